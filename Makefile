@@ -1,0 +1,40 @@
+# Two commands matter: `make demo` and `make test`. Both set up .venv themselves.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+DEMO_OUT ?= demo-out
+PYTEST_WORKERS ?= 2
+
+.PHONY: demo test lint typecheck venv bench fuzz clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev,live]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/medsentry analyze src/medsentry/examples/hospital_demo.pcap --db sqlite:///$(DEMO_OUT)/medsentry.db --out $(DEMO_OUT)
+	$(BIN)/medsentry devices --db sqlite:///$(DEMO_OUT)/medsentry.db
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench tools
+	$(BIN)/ruff format --check src tests bench tools
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+test: $(STAMP) lint typecheck
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --timeout=600 tests
+
+bench: $(STAMP)
+	$(BIN)/python bench/run_flows_bench.py
+
+fuzz: $(STAMP)
+	$(BIN)/python -m pytest tests -m fuzz --hypothesis-profile=long
+
+clean:
+	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,3 @@
+"""MedSentry: security for connected medical devices."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+"""All table models; importing this package registers every table on ``Base.metadata``."""
+
+from medsentry.store.models import core  # noqa: F401
