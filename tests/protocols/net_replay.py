@@ -1,0 +1,178 @@
+"""Test utility: replay small corpus captures into protocol analyzers.
+
+Uses dpkt only to pull TCP/UDP payloads out of the reference captures, the way the
+pipeline will: per TCP connection, in-order bytes per direction with gaps marked.
+Good enough for the small, clean captures of the corpus; not a reassembler.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import socket
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import dpkt
+
+from medsentry.protocols.base import ORIG, RESP, ProtocolEvent
+
+_SEQ_MOD = 1 << 32
+
+
+@dataclass
+class TcpConnection:
+    orig: tuple[str, int]
+    resp: tuple[str, int]
+    # ("data", direction, bytes, ts) or ("gap", direction, size, ts), in capture order
+    ops: list[tuple[str, int, Any, float]] = field(default_factory=list)
+
+    def stream(self, direction: int) -> bytes:
+        return b"".join(op[2] for op in self.ops if op[0] == "data" and op[1] == direction)
+
+
+@dataclass(frozen=True)
+class Datagram:
+    ts: float
+    src: tuple[str, int]
+    dst: tuple[str, int]
+    payload: bytes
+
+
+def _addr(raw: bytes) -> str:
+    family = socket.AF_INET if len(raw) == 4 else socket.AF_INET6
+    return socket.inet_ntop(family, raw)
+
+
+def _ip_packets(path: Path) -> Iterator[tuple[float, Any]]:
+    """(ts, dpkt IP/IP6 object) for every IP packet of a pcap or pcapng file."""
+    with path.open("rb") as fh:
+        magic = fh.read(4)
+        fh.seek(0)
+        reader: Any = (
+            dpkt.pcapng.Reader(fh) if magic == b"\x0a\x0d\x0d\x0a" else dpkt.pcap.Reader(fh)
+        )
+        link = reader.datalink()
+        for ts, buf in reader:
+            ip = _decode_link(link, buf)
+            if ip is not None:
+                yield float(ts), ip
+
+
+def _decode_link(link: int, buf: bytes) -> Any:
+    if link == dpkt.pcap.DLT_EN10MB:
+        frame = dpkt.ethernet.Ethernet(buf)
+        payload = frame.data
+    elif link in (dpkt.pcap.DLT_NULL, dpkt.pcap.DLT_LOOP):
+        payload = dpkt.loopback.Loopback(buf).data
+    elif link == dpkt.pcap.DLT_LINUX_SLL:
+        payload = dpkt.sll.SLL(buf).data
+    elif link in (dpkt.pcap.DLT_RAW, 228, 229, 12, 14):
+        version = buf[0] >> 4 if buf else 0
+        payload = dpkt.ip.IP(buf) if version == 4 else dpkt.ip6.IP6(buf)
+    else:
+        raise ValueError(f"link type {link} not handled by the test replay")
+    if isinstance(payload, dpkt.ip.IP | dpkt.ip6.IP6):
+        return payload
+    return None
+
+
+def tcp_connections(path: Path) -> list[TcpConnection]:
+    """TCP connections of a capture with their per-direction in-order operations."""
+    conns: dict[tuple[Any, ...], TcpConnection] = {}
+    expected: dict[tuple[Any, ...], int] = {}
+    for ts, ip in _ip_packets(path):
+        tcp = ip.data
+        if not isinstance(tcp, dpkt.tcp.TCP):
+            continue
+        src, dst = (_addr(ip.src), tcp.sport), (_addr(ip.dst), tcp.dport)
+        key = tuple(sorted((src, dst)))
+        conn = conns.get(key)
+        syn = bool(tcp.flags & dpkt.tcp.TH_SYN)
+        if conn is None:
+            # the SYN sender is the originator; midstream, the higher port is the client
+            if syn and not tcp.flags & dpkt.tcp.TH_ACK:
+                orig, resp = src, dst
+            elif syn:
+                orig, resp = dst, src
+            else:
+                orig, resp = (src, dst) if src[1] > dst[1] else (dst, src)
+            conn = conns[key] = TcpConnection(orig, resp)
+        direction = ORIG if src == conn.orig else RESP
+        dkey = (key, direction)
+        if syn:
+            expected[dkey] = (tcp.seq + 1) % _SEQ_MOD
+            continue
+        data = bytes(tcp.data)
+        if not data:
+            continue
+        seq = tcp.seq
+        if dkey not in expected:
+            expected[dkey] = seq
+        delta = (seq - expected[dkey]) % _SEQ_MOD
+        if delta >= _SEQ_MOD // 2:  # retransmission or overlap: keep only new bytes
+            overlap = _SEQ_MOD - delta
+            if overlap >= len(data):
+                continue
+            data, seq = data[overlap:], (seq + overlap) % _SEQ_MOD
+        elif delta:
+            conn.ops.append(("gap", direction, delta, ts))
+        conn.ops.append(("data", direction, data, ts))
+        expected[dkey] = (seq + len(data)) % _SEQ_MOD
+    return list(conns.values())
+
+
+def udp_datagrams(path: Path) -> list[Datagram]:
+    out = []
+    for ts, ip in _ip_packets(path):
+        udp = ip.data
+        if isinstance(udp, dpkt.udp.UDP):
+            src, dst = (_addr(ip.src), udp.sport), (_addr(ip.dst), udp.dport)
+            out.append(Datagram(ts, src, dst, bytes(udp.data)))
+    return out
+
+
+Chunker = Callable[[bytes], Iterable[bytes]]
+
+
+def replay(
+    analyzer: Any, conn: TcpConnection, chunker: Chunker | None = None
+) -> list[ProtocolEvent]:
+    """Feed one connection into a stream analyzer; ``chunker`` re-splits each segment."""
+    events: list[ProtocolEvent] = []
+    last_ts = 0.0
+    for op, direction, value, ts in conn.ops:
+        last_ts = ts
+        if op == "gap":
+            events += analyzer.gap(direction, value, ts)
+            continue
+        for piece in chunker(value) if chunker else (value,):
+            events += analyzer.feed(direction, piece, ts)
+    events += analyzer.close(last_ts)
+    return events
+
+
+def one_byte_chunks(data: bytes) -> Iterator[bytes]:
+    for i in range(len(data)):
+        yield data[i : i + 1]
+
+
+def split_at(data: bytes, cuts: Iterable[int]) -> list[bytes]:
+    """``data`` cut at the given offsets (sorted, de-duplicated, inside the data)."""
+    edges = [0, *sorted({c for c in cuts if 0 < c < len(data)}), len(data)]
+    return [data[a:b] for a, b in itertools.pairwise(edges)]
+
+
+def random_chunker(seed: int, max_cuts: int = 5) -> Chunker:
+    """A chunker cutting every segment at up to ``max_cuts`` random places."""
+    rng = random.Random(seed)
+
+    def chunker(data: bytes) -> list[bytes]:
+        cuts = (
+            rng.sample(range(1, len(data)), min(len(data) - 1, max_cuts)) if len(data) > 1 else []
+        )
+        return split_at(data, cuts)
+
+    return chunker
