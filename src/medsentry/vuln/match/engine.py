@@ -1,0 +1,444 @@
+"""The indexed matcher: SBOM components against advisories' affected products.
+
+Affected products are indexed once by what identifies a package:
+
+* purl  -> (type, namespace, name)           version checked with the ecosystem's order;
+* CPE   -> (vendor, product)                 other attributes and the version range checked;
+* names -> (canonical vendor, product name)  version checked against tolerant vendor text.
+
+Ranges are compiled on first use and cached by their string (many products share one), and
+component versions are parsed once per (scheme, version), so matching touches only the few
+products filed under each component's keys. Every :class:`~medsentry.vuln.model.Match` says
+why it matched (``reason``) and carries the evidence in ``details``: ``method``, ``range``,
+``version``, ``scheme``, ``matched_on``, ``advisory_id`` (when known) and, for name matches,
+``version_text`` and ``notes``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from medsentry.errors import InputError
+from medsentry.vuln.match.cpe import Cpe, attributes_match, check_cpe_version, try_parse_cpe
+from medsentry.vuln.match.generic import generic_key
+from medsentry.vuln.match.names import AliasTable, default_aliases
+from medsentry.vuln.match.purl import Purl, parse_version, try_parse_purl
+from medsentry.vuln.match.vers import compile_vers
+from medsentry.vuln.match.versions import parse_version_text
+from medsentry.vuln.model import (
+    Advisory,
+    AffectedProduct,
+    Component,
+    Match,
+    MatchMethod,
+    ProductStatus,
+)
+
+CONFIDENCE_PURL = 0.95
+CONFIDENCE_PURL_FALLBACK = 0.75  # version not valid in the ecosystem; generic order used
+CONFIDENCE_CPE = 0.85
+CONFIDENCE_ANY_VERSION = 0.7  # purl/CPE with no version bound at all
+CONFIDENCE_UNVERSIONED = 0.3  # component without a version (opt-in)
+NAME_PRODUCT_ONLY_FACTOR = 0.8  # component gave no supplier; vendor not confirmed
+
+DEFAULT_STATUSES = frozenset({ProductStatus.KNOWN_AFFECTED, ProductStatus.UNDER_INVESTIGATION})
+
+
+@dataclass(slots=True)
+class _Entry:
+    product: AffectedProduct
+    advisory_id: str | None
+    purl: Purl | None = None
+    cpe: Cpe | None = None
+
+
+@dataclass(slots=True)
+class MatcherStats:
+    products: int = 0
+    by_purl: int = 0
+    by_cpe: int = 0
+    by_name: int = 0
+    skipped_status: int = 0
+    unindexed: int = 0  # no usable purl, CPE or vendor/product
+    range_errors: int = 0  # ranges that could not be compiled when checked
+    errors: list[str] = field(default_factory=list)
+
+
+def _component_vendors(component: Component) -> list[str]:
+    return [v for v in (component.supplier, component.author, component.group) if v]
+
+
+class Matcher:
+    """Index affected products once, then match any number of components against them.
+
+    ``products`` are :class:`AffectedProduct` or ``(advisory_id, AffectedProduct)`` pairs.
+    Only products whose status is in ``statuses`` are indexed (affected and under
+    investigation by default). ``match_unversioned`` also reports components that have no
+    version, at low confidence, instead of skipping them.
+    """
+
+    def __init__(
+        self,
+        products: Iterable[AffectedProduct | tuple[str | None, AffectedProduct]],
+        *,
+        aliases: AliasTable | None = None,
+        statuses: Iterable[ProductStatus] = DEFAULT_STATUSES,
+        match_unversioned: bool = False,
+    ) -> None:
+        self.aliases = aliases or default_aliases()
+        self.statuses = frozenset(statuses)
+        self.match_unversioned = match_unversioned
+        self.stats = MatcherStats()
+        self._purl: dict[tuple[str, str, str], list[_Entry]] = {}
+        self._cpe: dict[tuple[str, str], list[_Entry]] = {}
+        self._name: dict[tuple[str, str], list[_Entry]] = {}
+        self._name_by_product: dict[str, list[_Entry]] = {}
+        for item in products:
+            advisory_id, product = item if isinstance(item, tuple) else (None, item)
+            self._add(product, advisory_id)
+
+    @classmethod
+    def from_advisories(cls, advisories: Iterable[Advisory], **kwargs: Any) -> Matcher:
+        """A matcher over every product of every advisory (ids kept in match details)."""
+        pairs = ((a.id, p) for a in advisories for p in a.products)
+        return cls(pairs, **kwargs)
+
+    # ------------------------------------------------------------------ indexing
+
+    def _add(self, product: AffectedProduct, advisory_id: str | None) -> None:
+        self.stats.products += 1
+        if product.status not in self.statuses:
+            self.stats.skipped_status += 1
+            return
+        purl = try_parse_purl(product.purl)
+        if purl is not None:
+            self._purl.setdefault(purl.package_key, []).append(
+                _Entry(product, advisory_id, purl=purl)
+            )
+            self.stats.by_purl += 1
+            return
+        cpe = try_parse_cpe(product.cpe)
+        if cpe is not None:
+            self._cpe.setdefault(cpe.key, []).append(_Entry(product, advisory_id, cpe=cpe))
+            self.stats.by_cpe += 1
+            return
+        if product.vendor and product.product:
+            vkey = self.aliases.vendor_key(product.vendor)
+            pkey = self.aliases.product_key(vkey, product.product)
+            if pkey:
+                entry = _Entry(product, advisory_id)
+                self._name.setdefault((vkey, pkey), []).append(entry)
+                self._name_by_product.setdefault(pkey, []).append(entry)
+                self.stats.by_name += 1
+                return
+        self.stats.unindexed += 1
+
+    # ------------------------------------------------------------------ matching
+
+    def match(self, components: Iterable[Component]) -> list[Match]:
+        """Every match of every component, best evidence per (component, product)."""
+        out: list[Match] = []
+        for component in components:
+            out.extend(self.match_component(component))
+        return out
+
+    def match_component(self, component: Component) -> list[Match]:
+        best: dict[int, Match] = {}
+        for m in self._candidates(component):
+            key = id(m.product)
+            if key not in best or m.confidence > best[key].confidence:
+                best[key] = m
+        return list(best.values())
+
+    def _candidates(self, component: Component) -> Iterator[Match]:
+        purl = try_parse_purl(component.purl)
+        if purl is not None:
+            entries = self._purl.get(purl.package_key)
+            if entries:
+                yield from self._match_purl(component, purl, entries)
+        for text in component.cpes:
+            cpe = try_parse_cpe(text)
+            if cpe is not None:
+                entries = self._cpe.get(cpe.key)
+                if entries:
+                    yield from self._match_cpe(component, cpe, entries)
+        if self._name:
+            yield from self._match_names(component)
+
+    def _version_of(self, component: Component, purl: Purl | None = None) -> str | None:
+        if purl is not None and purl.version:
+            return purl.version
+        return component.version or None
+
+    def _match_purl(
+        self, component: Component, purl: Purl, entries: list[_Entry]
+    ) -> Iterator[Match]:
+        version = self._version_of(component, purl)
+        for entry in entries:
+            affected = entry.purl
+            assert affected is not None
+            if not _qualifiers_compatible(affected, purl):
+                continue
+            product = entry.product
+            matched_on = purl.to_string()
+            if version is None:
+                if self.match_unversioned:
+                    yield self._unversioned(component, entry, MatchMethod.PURL, matched_on)
+                continue
+            if product.vers:
+                verdict = self._check_vers(product.vers, purl.version_scheme, version)
+                if verdict is None:
+                    continue
+                inside, scheme, fallback = verdict
+                if not inside:
+                    continue
+                confidence = CONFIDENCE_PURL_FALLBACK if fallback else CONFIDENCE_PURL
+                how = "generic order (not a valid " + scheme + " version)" if fallback else scheme
+                reason = f"purl {matched_on}: version {version} is in {product.vers} ({how})"
+                yield self._make(
+                    component,
+                    entry,
+                    MatchMethod.PURL,
+                    reason,
+                    confidence,
+                    rng=product.vers,
+                    version=version,
+                    scheme=scheme,
+                    matched_on=matched_on,
+                )
+            elif affected.version:
+                scheme = purl.version_scheme
+                a, b = parse_version(scheme, version), parse_version(scheme, affected.version)
+                if a is None or b is None:
+                    equal = generic_key(version) == generic_key(affected.version)
+                else:
+                    equal = a == b
+                if not equal:
+                    continue
+                reason = f"purl {matched_on}: version {version} is the affected version"
+                yield self._make(
+                    component,
+                    entry,
+                    MatchMethod.PURL,
+                    reason,
+                    CONFIDENCE_PURL,
+                    rng=f"={affected.version}",
+                    version=version,
+                    scheme=scheme,
+                    matched_on=matched_on,
+                )
+            else:
+                reason = f"purl {matched_on}: the advisory names the package without versions"
+                yield self._make(
+                    component,
+                    entry,
+                    MatchMethod.PURL,
+                    reason,
+                    CONFIDENCE_ANY_VERSION,
+                    rng="*",
+                    version=version,
+                    scheme=purl.version_scheme,
+                    matched_on=matched_on,
+                )
+
+    def _check_vers(
+        self, vers: str, default_scheme: str, version: str
+    ) -> tuple[bool, str, bool] | None:
+        """(inside, scheme, used_fallback) or ``None`` when the range is unusable."""
+        try:
+            compiled = compile_vers(vers)
+        except InputError as exc:
+            self.stats.range_errors += 1
+            if len(self.stats.errors) < 100:
+                self.stats.errors.append(str(exc))
+            return None
+        if compiled.star:
+            return True, compiled.scheme, False
+        value = parse_version(compiled.scheme, version)
+        if value is not None:
+            return compiled.contains(value), compiled.scheme, False
+        # The component's version is not valid in the ecosystem (vendor-patched builds,
+        # typos): compare in the generic order rather than drop the candidate silently.
+        generic_range = vers.split("/", 1)
+        try:
+            fallback = compile_vers("vers:generic/" + generic_range[1])
+        except (InputError, IndexError):
+            return None
+        return fallback.contains(generic_key(version)), compiled.scheme, True
+
+    def _match_cpe(self, component: Component, cpe: Cpe, entries: list[_Entry]) -> Iterator[Match]:
+        for entry in entries:
+            affected = entry.cpe
+            assert affected is not None
+            if not attributes_match(affected, cpe):
+                continue
+            product = entry.product
+            check = check_cpe_version(affected, product.vers, cpe, component.version)
+            matched_on = cpe.to_string()
+            if check.compared is None:
+                if self.match_unversioned and check.against != "no version":
+                    yield self._unversioned(component, entry, MatchMethod.CPE, matched_on)
+                continue
+            if not check.matched:
+                continue
+            any_version = check.against == "any version"
+            confidence = CONFIDENCE_ANY_VERSION if any_version else CONFIDENCE_CPE
+            reason = (
+                f"CPE {matched_on} matches {affected.to_string()}; "
+                f"version {check.compared} "
+                + (
+                    "(the advisory gives no version bound)"
+                    if any_version
+                    else f"in {check.against}"
+                )
+            )
+            yield self._make(
+                component,
+                entry,
+                MatchMethod.CPE,
+                reason,
+                confidence,
+                rng=check.against,
+                version=check.compared,
+                scheme="generic",
+                matched_on=matched_on,
+            )
+
+    def _match_names(self, component: Component) -> Iterator[Match]:
+        vendors = _component_vendors(component)
+        seen: set[int] = set()
+        candidates: list[tuple[_Entry, float, str]] = []
+        for vendor in vendors:
+            vkey = self.aliases.vendor_key(vendor)
+            pkey = self.aliases.product_key(vkey, component.name)
+            for entry in self._name.get((vkey, pkey), ()):
+                if id(entry) not in seen:
+                    seen.add(id(entry))
+                    candidates.append(
+                        (entry, 1.0, f"vendor {vendor!r}, product {component.name!r}")
+                    )
+        if not vendors:
+            pkey = self.aliases.product_key("", component.name)
+            for entry in self._name_by_product.get(pkey, ()):
+                candidates.append(
+                    (entry, NAME_PRODUCT_ONLY_FACTOR, f"product {component.name!r} (no supplier)")
+                )
+        for entry, factor, matched_on in candidates:
+            yield from self._check_name_entry(component, entry, factor, matched_on)
+
+    def _check_name_entry(
+        self, component: Component, entry: _Entry, factor: float, matched_on: str
+    ) -> Iterator[Match]:
+        product = entry.product
+        version = component.version
+        if version is None:
+            if self.match_unversioned:
+                yield self._unversioned(component, entry, MatchMethod.VENDOR_PRODUCT, matched_on)
+            return
+        if product.vers:
+            verdict = self._check_vers(product.vers, "generic", version)
+            if verdict is None or not verdict[0]:
+                return
+            rng, base, notes, text = product.vers, 0.6, "", product.version_text or product.vers
+        else:
+            text = product.version_text or "all versions"
+            parsed = parse_version_text(text)
+            if parsed.range is None or not parsed.range.contains(version):
+                return
+            rng, base, notes = parsed.range.describe(), parsed.confidence, "; ".join(parsed.notes)
+        confidence = round(base * factor, 2)
+        reason = (
+            f"{matched_on} matches {product.vendor!r} / {product.product!r}; version {version} "
+            f"is within {rng!r} read from the advisory text {text!r} (free-text match: lower "
+            "confidence, please confirm)"
+        )
+        yield self._make(
+            component,
+            entry,
+            MatchMethod.VENDOR_PRODUCT,
+            reason,
+            confidence,
+            rng=rng,
+            version=version,
+            scheme="generic",
+            matched_on=matched_on,
+            version_text=text,
+            notes=notes,
+        )
+
+    # ------------------------------------------------------------------ results
+
+    def _unversioned(
+        self, component: Component, entry: _Entry, method: MatchMethod, matched_on: str
+    ) -> Match:
+        reason = (
+            f"{method.value} {matched_on} names an affected product, but the component has no "
+            "version, so the affected range could not be checked"
+        )
+        rng = entry.product.vers or entry.product.version_text or "*"
+        return self._make(
+            component,
+            entry,
+            method,
+            reason,
+            CONFIDENCE_UNVERSIONED,
+            rng=rng,
+            version="",
+            scheme="",
+            matched_on=matched_on,
+            version_checked="false",
+        )
+
+    @staticmethod
+    def _make(
+        component: Component,
+        entry: _Entry,
+        method: MatchMethod,
+        reason: str,
+        confidence: float,
+        rng: str,
+        **details: str,
+    ) -> Match:
+        info = {"method": method.value, "version_checked": "true", "range": rng, **details}
+        if entry.advisory_id:
+            info["advisory_id"] = entry.advisory_id
+        return Match(
+            component_ref=component.ref,
+            product=entry.product,
+            method=method,
+            reason=reason,
+            confidence=confidence,
+            details={k: v for k, v in info.items() if v != ""},
+        )
+
+
+# Release codenames some SBOM generators write in the distro qualifier instead of numbers.
+_CODENAMES = {
+    "debian": {"stretch": "9", "buster": "10", "bullseye": "11", "bookworm": "12", "trixie": "13"},
+    "ubuntu": {"bionic": "18.04", "focal": "20.04", "jammy": "22.04", "noble": "24.04"},
+}
+
+
+def distro_release(namespace: str | None, value: str) -> str:
+    """``distro`` qualifier spelled one way: ``<distro>-<release>`` ("3.22.0" -> alpine-3.22.0)."""
+    low = value.lower()
+    ns = (namespace or "").lower()
+    low = _CODENAMES.get(ns, {}).get(low, low)
+    if low[:1].isdigit() and ns:
+        return f"{ns}-{low}"
+    return low
+
+
+def _qualifiers_compatible(affected: Purl, component: Purl) -> bool:
+    """Distro-scoped advisories (``distro`` qualifier) only hit the same distro release."""
+    distro = affected.qualifier("distro")
+    if not distro:
+        return True
+    theirs = component.qualifier("distro")
+    if not theirs:
+        return True  # unknown release: cannot rule it out
+    ours = distro_release(affected.namespace, distro)
+    theirs = distro_release(component.namespace, theirs)
+    return theirs == ours or theirs.startswith(ours + ".") or ours.startswith(theirs + ".")
