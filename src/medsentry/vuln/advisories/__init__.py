@@ -1,0 +1,1 @@
+"""Advisory importers: CSAF, OSV, CVE JSON 5, NVD, KEV, EPSS."""
