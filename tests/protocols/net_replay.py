@@ -176,3 +176,32 @@ def random_chunker(seed: int, max_cuts: int = 5) -> Chunker:
         return split_at(data, cuts)
 
     return chunker
+
+
+def zeek_log(path: Path) -> list[dict[str, str]]:
+    """Rows of a Zeek ASCII log (tab-separated, ``#fields`` header)."""
+    fields: list[str] = []
+    rows = []
+    for line in path.read_text().splitlines():
+        if line.startswith("#fields"):
+            fields = line.split("\t")[1:]
+        elif line and not line.startswith("#"):
+            rows.append(dict(zip(fields, line.split("\t"), strict=True)))
+    return rows
+
+
+def feed_all(analyzer: Any, chunks: Iterable[tuple[int, bytes]]) -> list[ProtocolEvent]:
+    """Feed (direction, bytes) chunks at ts 1.0, then close at ts 2.0."""
+    events: list[ProtocolEvent] = []
+    for direction, data in chunks:
+        events += analyzer.feed(direction, data, 1.0)
+    return events + analyzer.close(2.0)
+
+
+def kinds(events: list[ProtocolEvent]) -> list[str]:
+    return [e.kind for e in events]
+
+
+def as_list(value: Any) -> list[Any]:
+    """tshark's JSON gives a scalar for one value and a list for several."""
+    return value if isinstance(value, list) else [value]

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import yaml
-from net_replay import Datagram, udp_datagrams
+from net_replay import Datagram, as_list, udp_datagrams, zeek_log
 
 from medsentry.protocols.base import ORIG, RESP, ProtocolEvent
 from medsentry.protocols.dhcp import parse_dhcp
@@ -133,17 +133,6 @@ def _events(path: Path) -> list[tuple[Datagram, ProtocolEvent]]:
     return out
 
 
-def _zeek_log(path: Path) -> list[dict[str, str]]:
-    fields: list[str] = []
-    rows = []
-    for line in path.read_text().splitlines():
-        if line.startswith("#fields"):
-            fields = line.split("\t")[1:]
-        elif line and not line.startswith("#"):
-            rows.append(dict(zip(fields, line.split("\t"), strict=True)))
-    return rows
-
-
 def _zeek_like_rows(events: list[ProtocolEvent]) -> list[dict[str, Any]]:
     """Our events folded per transaction id, the way Zeek's dhcp.log folds them."""
     rows: dict[int, dict[str, Any]] = {}
@@ -180,7 +169,7 @@ def _zeek_like_rows(events: list[ProtocolEvent]) -> list[dict[str, Any]]:
 def test_zeek_dhcp_log(corpus: Path, pcap: str, log: str) -> None:
     base = corpus / "pcaps" / "dhcp"
     ours = _zeek_like_rows([e for _, e in _events(base / pcap)])
-    rows = _zeek_log(base / "zeek_expected" / f"scripts.base.protocols.dhcp.{log}" / "dhcp.log")
+    rows = zeek_log(base / "zeek_expected" / f"scripts.base.protocols.dhcp.{log}" / "dhcp.log")
     for row in rows:
         (mine,) = [r for r in ours if r["msg_types"] == row["msg_types"].split(",")]
         assert mine["mac"] == row["mac"]
@@ -289,10 +278,6 @@ def test_tcpdump_output(corpus: Path, pcap: str, out: str) -> None:
                 assert f["bad_options"] == [33]
 
 
-def _as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
-
-
 def test_tshark_oracle(corpus: Path) -> None:
     base = corpus / "pcaps" / "dhcp"
     compared = 0
@@ -306,7 +291,7 @@ def test_tshark_oracle(corpus: Path) -> None:
             key = (round(float(row["frame.time_epoch"]), 6), int(row["udp.srcport"]))
             f = events[key].fields
             where = f"{pcap.name} frame {row['frame.number']}"
-            assert f["client_mac"] == _as_list(row["dhcp.hw.mac_addr"])[0], where
+            assert f["client_mac"] == as_list(row["dhcp.hw.mac_addr"])[0], where
             assert f["xid"] == int(row["dhcp.id"], 16), where
             assert f["client_addr"] == row["dhcp.ip.client"], where
             assert f["assigned_addr"] == row["dhcp.ip.your"], where
@@ -316,11 +301,11 @@ def test_tshark_oracle(corpus: Path) -> None:
             assert f.get("domain") == row.get("dhcp.option.domain_name"), where
             assert f.get("requested_addr") == row.get("dhcp.option.requested_ip_address"), where
             items = row.get("dhcp.option.request_list_item")
-            assert f.get("param_request_list") == (",".join(_as_list(items)) if items else None)
+            assert f.get("param_request_list") == (",".join(as_list(items)) if items else None)
             servers = row.get("dhcp.option.domain_name_server")
-            assert f.get("dns_servers") == (_as_list(servers) if servers else None), where
+            assert f.get("dns_servers") == (as_list(servers) if servers else None), where
             routers = row.get("dhcp.option.router")
-            assert f.get("routers") == (_as_list(routers) if routers else None), where
+            assert f.get("routers") == (as_list(routers) if routers else None), where
             compared += 1
     assert compared >= 30
 

@@ -14,11 +14,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from net_replay import (
     TcpConnection,
+    as_list,
+    feed_all,
+    kinds,
     one_byte_chunks,
     random_chunker,
     replay,
     split_at,
     tcp_connections,
+    zeek_log,
 )
 
 from medsentry.protocols.base import ORIG, RESP, ProtocolEvent
@@ -68,16 +72,8 @@ def connect(
     return pkt(0x10, body)
 
 
-def run(chunks: list[tuple[int, bytes]], uid: str = "C1") -> list[ProtocolEvent]:
-    analyzer = MqttAnalyzer(uid)
-    events: list[ProtocolEvent] = []
-    for direction, data in chunks:
-        events += analyzer.feed(direction, data, 1.0)
-    return events + analyzer.close(2.0)
-
-
-def kinds(events: list[ProtocolEvent]) -> list[str]:
-    return [e.kind for e in events]
+def run(chunks: list[tuple[int, bytes]]) -> list[ProtocolEvent]:
+    return feed_all(MqttAnalyzer("C1"), chunks)
 
 
 def leaf_values(obj: Any) -> list[Any]:
@@ -351,24 +347,13 @@ def test_corpus_random_chunking_matches(corpus: Path) -> None:
                 ), path.name
 
 
-def _zeek_log(path: Path) -> list[dict[str, str]]:
-    fields: list[str] = []
-    rows = []
-    for line in path.read_text().splitlines():
-        if line.startswith("#fields"):
-            fields = line.split("\t")[1:]
-        elif line and not line.startswith("#"):
-            rows.append(dict(zip(fields, line.split("\t"), strict=True)))
-    return rows
-
-
 def test_zeek_mqtt_logs(corpus: Path) -> None:
     base = corpus / "pcaps" / "mqtt"
     logs = base / "zeek_expected" / "scripts.base.protocols.mqtt.mqtt"
     conns = _mqtt_connections(base / "zeek_mqtt.pcap")
     by_port = {conn.orig[1]: events for conn, events in conns}
 
-    for row in _zeek_log(logs / "mqtt_connect.log"):
+    for row in zeek_log(logs / "mqtt_connect.log"):
         events = by_port[int(row["id.orig_p"])]
         (conn_ev,) = [e for e in events if e.kind == "connect"]
         (ack,) = [e for e in events if e.kind == "connack"]
@@ -387,9 +372,9 @@ def test_zeek_mqtt_logs(corpus: Path) -> None:
             r["topic"],
             int(r["payload_len"]),
         )
-        for r in _zeek_log(logs / "mqtt_publish.log")
+        for r in zeek_log(logs / "mqtt_publish.log")
     )
-    assert all(r["qos"] == "at most once" for r in _zeek_log(logs / "mqtt_publish.log"))
+    assert all(r["qos"] == "at most once" for r in zeek_log(logs / "mqtt_publish.log"))
     ours = sorted(
         (port, e.direction == ORIG, e.fields["retain"], e.fields["topic"], e.fields["payload_size"])
         for port, events in by_port.items()
@@ -398,7 +383,7 @@ def test_zeek_mqtt_logs(corpus: Path) -> None:
     )
     assert ours == expected_pubs
 
-    (sub_row,) = _zeek_log(logs / "mqtt_subscribe.log")
+    (sub_row,) = zeek_log(logs / "mqtt_subscribe.log")
     events = by_port[int(sub_row["id.orig_p"])]
     (sub,) = [e for e in events if e.kind == "subscribe"]
     (suback,) = [e for e in events if e.kind == "suback"]
@@ -583,10 +568,6 @@ def test_arkime_sessions(corpus: Path) -> None:
             assert wills == expected.get("willTopic", [])
 
 
-def _as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
-
-
 def _compare_with_tshark(pcap: Path, oracle: Path) -> int:
     """Every MQTT packet tshark decoded matches ours in the same capture frame."""
     per_frame: dict[tuple[float, int, int], list[ProtocolEvent]] = defaultdict(list)
@@ -612,10 +593,10 @@ def _compare_with_tshark(pcap: Path, oracle: Path) -> int:
         evs = per_frame.pop(key)
         where = f"{pcap.name} frame {row['frame.number']}"
         assert [e.fields["msg_type"] for e in evs] == [
-            int(v) for v in _as_list(row["mqtt.msgtype"])
+            int(v) for v in as_list(row["mqtt.msgtype"])
         ], where
         assert [e.fields["length"] for e in evs if "length" in e.fields] == [
-            int(v) for v in _as_list(row["mqtt.len"])
+            int(v) for v in as_list(row["mqtt.len"])
         ] or any(e.kind == "malformed" for e in evs), where
         if any(e.kind == "malformed" for e in evs):
             continue
@@ -624,12 +605,12 @@ def _compare_with_tshark(pcap: Path, oracle: Path) -> int:
             for e in evs
             for t in ([e.fields["topic"]] if "topic" in e.fields else e.fields.get("topics", []))
         ]
-        assert topics == _as_list(row.get("mqtt.topic", [])), where
+        assert topics == as_list(row.get("mqtt.topic", [])), where
         ids = [e.fields["message_id"] for e in evs if "message_id" in e.fields]
-        assert ids == [int(v) for v in _as_list(row.get("mqtt.msgid", []))], where
+        assert ids == [int(v) for v in as_list(row.get("mqtt.msgid", []))], where
         acks = [e.fields["reason_code"] for e in evs if e.kind == "connack"]
         tshark_acks = row.get("mqtt.conack.val", row.get("mqtt.connack.reason_code", []))
-        assert acks == [int(v) for v in _as_list(tshark_acks)], where
+        assert acks == [int(v) for v in as_list(tshark_acks)], where
         connects = [e.fields for e in evs if e.kind == "connect"]
         for f in connects:
             assert f["client_id"] == row["mqtt.clientid"], where
@@ -641,10 +622,8 @@ def _compare_with_tshark(pcap: Path, oracle: Path) -> int:
             assert f["password_present"] == ("mqtt.passwd" in row), where
         pubs = [e.fields for e in evs if e.kind == "publish"]
         if pubs:
-            assert [p["qos"] for p in pubs] == [int(v) for v in _as_list(row["mqtt.qos"])], where
-            assert [int(p["retain"]) for p in pubs] == [
-                int(v) for v in _as_list(row["mqtt.retain"])
-            ]
+            assert [p["qos"] for p in pubs] == [int(v) for v in as_list(row["mqtt.qos"])], where
+            assert [int(p["retain"]) for p in pubs] == [int(v) for v in as_list(row["mqtt.retain"])]
     return len(rows)
 
 
