@@ -46,7 +46,8 @@ class Flow(Base):
     uid: Mapped[str] = mapped_column(String(32), unique=True)
     capture_id: Mapped[int | None] = mapped_column(ForeignKey("captures.id", ondelete="SET NULL"))
     ts: Mapped[float] = mapped_column(Float, index=True)
-    orig_h: Mapped[str] = mapped_column(String(45), index=True)
+    # No index of its own: ix_flows_pair (orig_h, resp_h) serves orig_h lookups.
+    orig_h: Mapped[str] = mapped_column(String(45))
     orig_p: Mapped[int] = mapped_column(Integer)
     resp_h: Mapped[str] = mapped_column(String(45), index=True)
     resp_p: Mapped[int] = mapped_column(Integer)
@@ -134,6 +135,29 @@ class DevicePeer(Base):
     device: Mapped[DeviceRow] = relationship(back_populates="peers")
 
     __table_args__ = (UniqueConstraint("device_id", "peer_ip"),)
+
+
+class DeviceCapture(Base):
+    """What one capture contributed to a device's counters and peers.
+
+    The totals on ``devices`` and ``device_peers`` are sums over these rows, so analysing
+    the same capture again replaces its contribution while a different capture adds to it.
+    """
+
+    __tablename__ = "device_captures"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"))
+    capture_id: Mapped[int] = mapped_column(
+        ForeignKey("captures.id", ondelete="CASCADE"), index=True
+    )
+    bytes_sent: Mapped[int] = mapped_column(BigInteger, default=0)
+    bytes_received: Mapped[int] = mapped_column(BigInteger, default=0)
+    packets_sent: Mapped[int] = mapped_column(BigInteger, default=0)
+    packets_received: Mapped[int] = mapped_column(BigInteger, default=0)
+    peers: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
+
+    __table_args__ = (UniqueConstraint("device_id", "capture_id"),)
 
 
 class EventRow(Base):
