@@ -32,7 +32,11 @@ def _root(
 
 def _register() -> None:
     # Command modules register themselves on import; keep one line per family.
-    from medsentry.cli import see  # noqa: F401
+    import medsentry.cli.query  # noqa: F401
+    from medsentry.cli import (
+        protect,  # noqa: F401
+        see,  # noqa: F401
+    )
 
 
 def main() -> None:
