@@ -8,8 +8,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from medsentry.config import corpus_dir
+
+# `make fuzz` runs the fuzz-marked tests with this profile; the default run stays short.
+settings.register_profile("long", max_examples=5000, deadline=None)
 
 
 def _in_ci() -> bool:

@@ -8,6 +8,7 @@ Good enough for the small, clean captures of the corpus; not a reassembler.
 from __future__ import annotations
 
 import itertools
+import json
 import random
 import socket
 from collections.abc import Callable, Iterable, Iterator
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import dpkt
+from hypothesis import strategies as st
 
 from medsentry.protocols.base import ORIG, RESP, ProtocolEvent
 
@@ -205,3 +207,104 @@ def kinds(events: list[ProtocolEvent]) -> list[str]:
 def as_list(value: Any) -> list[Any]:
     """tshark's JSON gives a scalar for one value and a list for several."""
     return value if isinstance(value, list) else [value]
+
+
+# -- fuzzing helpers -------------------------------------------------------------------------
+
+_BOUNDARY = (0x00, 0x01, 0x7F, 0x80, 0xC0, 0xFE, 0xFF)
+
+
+@st.composite
+def mutated(draw: st.DrawFn, seed: bytes, max_edits: int = 6) -> bytes:
+    """``seed`` with a few byte-level edits: flips, boundary values, inserts, cuts."""
+    data = bytearray(seed)
+    for _ in range(draw(st.integers(0, max_edits))):
+        if not data:
+            data += draw(st.binary(min_size=1, max_size=16))
+            continue
+        pos = draw(st.integers(0, len(data) - 1))
+        edit = draw(st.sampled_from(("flip", "boundary", "insert", "delete", "repeat", "cut")))
+        if edit == "flip":
+            data[pos] ^= 1 << draw(st.integers(0, 7))
+        elif edit == "boundary":
+            data[pos] = draw(st.sampled_from(_BOUNDARY))
+        elif edit == "insert":
+            data[pos:pos] = draw(st.binary(min_size=1, max_size=16))
+        elif edit == "delete":
+            del data[pos : pos + draw(st.integers(1, 16))]
+        elif edit == "repeat":
+            data[pos:pos] = data[pos : pos + draw(st.integers(1, 64))]
+        else:
+            del data[pos:]
+    return bytes(data)
+
+
+def stream_seeds(
+    paths: Iterable[Path], ports: set[int], cap: int = 8192
+) -> list[list[tuple[int, bytes]]]:
+    """Per TCP connection on ``ports``: its (direction, bytes) turns, each capped."""
+    seeds = []
+    for path in paths:
+        for conn in tcp_connections(path):
+            if not {conn.orig[1], conn.resp[1]} & ports:
+                continue
+            turns: list[tuple[int, bytes]] = []
+            for op, direction, value, _ in conn.ops:
+                if op != "data":
+                    continue
+                if turns and turns[-1][0] == direction:
+                    turns[-1] = (direction, (turns[-1][1] + value)[:cap])
+                else:
+                    turns.append((direction, value[:cap]))
+            if turns:
+                seeds.append(turns)
+    return seeds
+
+
+def check_events(events: list[ProtocolEvent], protocol: str) -> None:
+    """What every analyzer promises whatever the input: typed, JSON-ready events."""
+    for event in events:
+        assert isinstance(event, ProtocolEvent) and event.protocol == protocol
+        json.dumps(event.to_json())
+        if event.kind in ("malformed", "anomaly"):
+            assert isinstance(event.fields["reason"], str)
+
+
+def fuzz_stream(
+    data: st.DataObject,
+    factory: Callable[[str], Any],
+    seeds: list[list[tuple[int, bytes]]],
+    limit: int,
+) -> None:
+    """Mutate one seed connection; it must parse without error, with bounded buffers,
+    and give the same events however its bytes are cut."""
+    turns = list(data.draw(st.sampled_from(seeds)))
+    index = data.draw(st.integers(0, len(turns) - 1))
+    turns[index] = (turns[index][0], data.draw(mutated(turns[index][1])))
+    whole = factory("F")
+    events: list[ProtocolEvent] = []
+    for direction, payload in turns:
+        events += whole.feed(direction, payload, 1.0)
+        assert whole.buffered_bytes() <= limit
+    events += whole.close(2.0)
+    check_events(events, whole.protocol)
+    chunked = factory("F")
+    again: list[ProtocolEvent] = []
+    for direction, payload in turns:
+        cuts = data.draw(st.sets(st.integers(1, max(1, len(payload) - 1)), max_size=6))
+        for piece in split_at(payload, cuts):
+            again += chunked.feed(direction, piece, 1.0)
+    assert again + chunked.close(2.0) == events
+
+
+def fuzz_datagram(
+    data: st.DataObject,
+    parser: Callable[..., list[ProtocolEvent]],
+    seeds: list[bytes],
+    protocol: str,
+) -> None:
+    """Mutate one seed datagram; the parser must give exactly one well-formed event."""
+    payload = data.draw(mutated(data.draw(st.sampled_from(seeds)), max_edits=10))
+    events = parser(payload, 1.0, "U", 0)
+    assert len(events) == 1
+    check_events(events, protocol)

@@ -310,9 +310,10 @@ class MqttAnalyzer:
             _check_header(first, self.version)
         except _Malformed as exc:  # the length is sound: skip just this packet
             events.append(self._malformed(d, ts, exc.reason, first >> 4, exc.detail))
+            if self._count_malformed(d):
+                return 1  # framing is lost: resynchronisation scans from the next byte
             available = min(len(buf) - pos, header + length)
             self._skip[d] = header + length - available
-            self._count_malformed(d)
             return available
         head = min(length, HEAD_LIMIT)
         if len(buf) - pos < header + head:
@@ -330,13 +331,17 @@ class MqttAnalyzer:
             self._bad_run[d] = 0
         return header + head
 
-    def _count_malformed(self, d: int) -> None:
-        """Several broken packets in a row: this is not MQTT framing any more."""
+    def _count_malformed(self, d: int) -> bool:
+        """Several broken packets in a row: this is not MQTT framing any more.
+
+        Returns True when framing is declared lost."""
         self._bad_run[d] += 1
-        if self._bad_run[d] >= MAX_MALFORMED_RUN:
-            self._synced[d] = False
-            self._skip[d] = 0
-            self._bad_run[d] = 0
+        if self._bad_run[d] < MAX_MALFORMED_RUN:
+            return False
+        self._synced[d] = False
+        self._skip[d] = 0
+        self._bad_run[d] = 0
+        return True
 
     def _resync(self, d: int, buf: bytearray, start: int) -> int | None:
         """Find the next offset where a strictly valid packet starts.
