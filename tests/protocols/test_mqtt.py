@@ -133,6 +133,29 @@ def test_publish_payload_is_never_kept() -> None:
     assert "Jane" not in json.dumps([e.to_json() for e in events])
 
 
+@pytest.mark.parametrize(
+    ("payload", "kind", "phi"),
+    [
+        (b'{"resourceType": "Patient", "name": [{"family": "Roe"}]}', "fhir_json", True),
+        (b'{"resourceType": "Device", "id": "pump-7"}', "fhir_json", False),
+        (b"MSH|^~\\&|GW|ICU|||20240101||ORU^R01|1|P|2.5\rPID|1||123^^^H^MR||ROE^JANE", "hl7", True),
+        (b"MSH|^~\\&|GW|ICU|||20240101||ORU^R01|1|P|2.5\rOBX|1|NM|SPO2||97", "hl7", True),
+        (b"MSH|^~\\&|GW|ICU|||20240101||ACK|1|P|2.5\rMSA|AA|1", "hl7", False),
+        (b'{"device": "mon-3", "spo2": 97, "hr": 72}', "json", False),
+        (b'{"Patient_ID": "A123", "spo2": 97}', "json", True),
+        (b"<reading><MRN>123</MRN><hr>70</hr></reading>", "xml", True),
+        (b"temp=36.6\nunit=C", "text", False),
+        (b"\xff\xd8\xff\xe0\x00\x10JFIF", "binary", False),
+        (b"", "empty", False),
+    ],
+)
+def test_publish_payload_kind_and_phi_flag(payload: bytes, kind: str, phi: bool) -> None:
+    publish = pkt(0x30, s("ward3/bed12") + payload)
+    event = run([(ORIG, connect()), (ORIG, publish)])[-1]
+    assert (event.fields["payload_kind"], event.phi) == (kind, phi)
+    assert "Roe" not in json.dumps(event.to_json()) and "A123" not in json.dumps(event.to_json())
+
+
 def test_mqtt5_properties_hide_secret_values() -> None:
     props = (
         b"\x21\x00\x14"  # receive_maximum 20

@@ -33,6 +33,7 @@ from medsentry.protocols.mqtt_codes import (
     is_auth_failure,
     reason_name,
 )
+from medsentry.protocols.mqtt_phi import has_phi, markers, payload_kind
 
 PROTOCOL = "mqtt"
 PORTS = (1883,)  # 8883 is MQTT inside TLS: the TLS analyzer sees it
@@ -429,7 +430,8 @@ class MqttAnalyzer:
         fields["protocol_version"] = self.version
         if self.version_inferred:
             fields["version_inferred"] = True
-        events.append(ProtocolEvent(ts, self.uid, PROTOCOL, kind, d, fields))
+        phi = bool(fields.pop("_phi", False))
+        events.append(ProtocolEvent(ts, self.uid, PROTOCOL, kind, d, fields, phi=phi))
         return events
 
     def _infer_version(self, ptype: int, length: int) -> None:
@@ -540,6 +542,10 @@ class MqttAnalyzer:
         if self.version == 5:
             f["properties"] = _properties(r)
         f["payload_size"] = f["length"] - r.pos  # the payload itself is never kept
+        head = r.data[r.pos : min(r.end, r.pos + markers().inspect_bytes)]
+        f["payload_kind"] = payload_kind(head)
+        if has_phi(head, f["payload_kind"]):
+            f["_phi"] = True
 
     def _ack(self, r: _Reader, f: dict[str, Any]) -> None:
         """PUBACK, PUBREC, PUBREL, PUBCOMP: message id, MQTT 5 reason and properties."""
