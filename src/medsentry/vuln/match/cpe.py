@@ -11,7 +11,7 @@ versionEndIncluding/Excluding) carried as a ``vers:generic`` string.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from functools import lru_cache
 from urllib.parse import unquote
 
@@ -35,6 +35,7 @@ _ATTRS = (
     "target_hw",
     "other",
 )
+_ATTRS_NO_VERSION = tuple(a for a in _ATTRS if a != "version")
 _SPLIT_23 = re.compile(r"(?<!\\):")
 
 
@@ -137,10 +138,8 @@ def attribute_matches(affected: str, component: str) -> bool:
 
 def attributes_match(affected: Cpe, component: Cpe, with_version: bool = False) -> bool:
     """All attributes but the version (unless ``with_version``) are compatible."""
-    for f in fields(Cpe):
-        if f.name == "version" and not with_version:
-            continue
-        if not attribute_matches(getattr(affected, f.name), getattr(component, f.name)):
+    for name in _ATTRS if with_version else _ATTRS_NO_VERSION:
+        if not attribute_matches(getattr(affected, name), getattr(component, name)):
             return False
     return True
 

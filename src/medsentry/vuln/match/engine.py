@@ -46,12 +46,9 @@ NAME_PRODUCT_ONLY_FACTOR = 0.8  # component gave no supplier; vendor not confirm
 DEFAULT_STATUSES = frozenset({ProductStatus.KNOWN_AFFECTED, ProductStatus.UNDER_INVESTIGATION})
 
 
-@dataclass(slots=True)
-class _Entry:
-    product: AffectedProduct
-    advisory_id: str | None
-    purl: Purl | None = None
-    cpe: Cpe | None = None
+# One indexed product: (product, advisory id, parsed purl or CPE or None). Plain tuples:
+# hundreds of thousands are built per index, and tuples are the cheapest to make.
+_Entry = tuple[AffectedProduct, str | None, Any]
 
 
 @dataclass(slots=True)
@@ -91,13 +88,61 @@ class Matcher:
         self.statuses = frozenset(statuses)
         self.match_unversioned = match_unversioned
         self.stats = MatcherStats()
-        self._purl: dict[tuple[str, str, str], list[_Entry]] = {}
-        self._cpe: dict[tuple[str, str], list[_Entry]] = {}
+        # purl/CPE keys hold groups of products that share one identifier string, so the
+        # index costs one list append per product and one parse per distinct identifier.
+        self._purl: dict[tuple[str, str, str], list[tuple[Purl, list[AffectedProduct]]]] = {}
+        self._cpe: dict[tuple[str, str], list[tuple[Cpe, list[AffectedProduct]]]] = {}
+        self._advisory: dict[int, str] = {}  # id(product) -> advisory id, when given
         self._name: dict[tuple[str, str], list[_Entry]] = {}
         self._name_by_product: dict[str, list[_Entry]] = {}
+        by_purl: dict[str, list[AffectedProduct]] = {}
+        by_cpe: dict[str, list[AffectedProduct]] = {}
+        statuses_ok = self.statuses
         for item in products:
-            advisory_id, product = item if isinstance(item, tuple) else (None, item)
-            self._add(product, advisory_id)
+            if isinstance(item, tuple):
+                advisory_id, product = item
+                if advisory_id:
+                    self._advisory[id(product)] = advisory_id
+            else:
+                product = item
+            if product.status not in statuses_ok:
+                self.stats.skipped_status += 1
+                continue
+            key = product.purl
+            if key:
+                group = by_purl.get(key)
+                if group is None:
+                    by_purl[key] = [product]
+                else:
+                    group.append(product)
+            elif product.cpe:
+                by_cpe.setdefault(product.cpe, []).append(product)
+            else:
+                self._add_by_name(product)
+        # Parse each distinct identifier once: advisories repeat the same package many times.
+        for text, products_ in by_purl.items():
+            purl = try_parse_purl(text)
+            if purl is None:
+                for product in products_:
+                    self._add_fallback(product)
+                continue
+            self._purl.setdefault(purl.package_key, []).append((purl, products_))
+            self.stats.by_purl += len(products_)
+        for text, products_ in by_cpe.items():
+            cpe = try_parse_cpe(text)
+            if cpe is None:
+                for product in products_:
+                    self._add_by_name(product)
+                continue
+            self._cpe.setdefault(cpe.key, []).append((cpe, products_))
+            self.stats.by_cpe += len(products_)
+        self.stats.products = (
+            self.stats.by_purl
+            + self.stats.by_cpe
+            + self.stats.by_name
+            + self.stats.skipped_status
+            + self.stats.unindexed
+        )
 
     @classmethod
     def from_advisories(cls, advisories: Iterable[Advisory], **kwargs: Any) -> Matcher:
@@ -107,28 +152,21 @@ class Matcher:
 
     # ------------------------------------------------------------------ indexing
 
-    def _add(self, product: AffectedProduct, advisory_id: str | None) -> None:
-        self.stats.products += 1
-        if product.status not in self.statuses:
-            self.stats.skipped_status += 1
-            return
-        purl = try_parse_purl(product.purl)
-        if purl is not None:
-            self._purl.setdefault(purl.package_key, []).append(
-                _Entry(product, advisory_id, purl=purl)
-            )
-            self.stats.by_purl += 1
-            return
+    def _add_fallback(self, product: AffectedProduct) -> None:
+        """A product whose purl is unreadable: try its CPE, then its names."""
         cpe = try_parse_cpe(product.cpe)
         if cpe is not None:
-            self._cpe.setdefault(cpe.key, []).append(_Entry(product, advisory_id, cpe=cpe))
+            self._cpe.setdefault(cpe.key, []).append((cpe, [product]))
             self.stats.by_cpe += 1
-            return
+        else:
+            self._add_by_name(product)
+
+    def _add_by_name(self, product: AffectedProduct) -> None:
         if product.vendor and product.product:
             vkey = self.aliases.vendor_key(product.vendor)
             pkey = self.aliases.product_key(vkey, product.product)
             if pkey:
-                entry = _Entry(product, advisory_id)
+                entry: _Entry = (product, None, None)
                 self._name.setdefault((vkey, pkey), []).append(entry)
                 self._name_by_product.setdefault(pkey, []).append(entry)
                 self.stats.by_name += 1
@@ -155,15 +193,15 @@ class Matcher:
     def _candidates(self, component: Component) -> Iterator[Match]:
         purl = try_parse_purl(component.purl)
         if purl is not None:
-            entries = self._purl.get(purl.package_key)
-            if entries:
-                yield from self._match_purl(component, purl, entries)
+            purl_groups = self._purl.get(purl.package_key)
+            if purl_groups:
+                yield from self._match_purl(component, purl, purl_groups)
         for text in component.cpes:
             cpe = try_parse_cpe(text)
             if cpe is not None:
-                entries = self._cpe.get(cpe.key)
-                if entries:
-                    yield from self._match_cpe(component, cpe, entries)
+                cpe_groups = self._cpe.get(cpe.key)
+                if cpe_groups:
+                    yield from self._match_cpe(component, cpe, cpe_groups)
         if self._name:
             yield from self._match_names(component)
 
@@ -173,75 +211,87 @@ class Matcher:
         return component.version or None
 
     def _match_purl(
-        self, component: Component, purl: Purl, entries: list[_Entry]
+        self, component: Component, purl: Purl, groups: list[tuple[Purl, list[AffectedProduct]]]
     ) -> Iterator[Match]:
         version = self._version_of(component, purl)
-        for entry in entries:
-            affected = entry.purl
-            assert affected is not None
-            if not _qualifiers_compatible(affected, purl):
+        matched_on = purl.to_string()
+        for affected, products in groups:
+            if affected.qualifiers and not _qualifiers_compatible(affected, purl):
                 continue
-            product = entry.product
-            matched_on = purl.to_string()
-            if version is None:
-                if self.match_unversioned:
-                    yield self._unversioned(component, entry, MatchMethod.PURL, matched_on)
-                continue
-            if product.vers:
-                verdict = self._check_vers(product.vers, purl.version_scheme, version)
-                if verdict is None:
-                    continue
-                inside, scheme, fallback = verdict
-                if not inside:
-                    continue
-                confidence = CONFIDENCE_PURL_FALLBACK if fallback else CONFIDENCE_PURL
-                how = "generic order (not a valid " + scheme + " version)" if fallback else scheme
-                reason = f"purl {matched_on}: version {version} is in {product.vers} ({how})"
-                yield self._make(
-                    component,
-                    entry,
-                    MatchMethod.PURL,
-                    reason,
-                    confidence,
-                    rng=product.vers,
-                    version=version,
-                    scheme=scheme,
-                    matched_on=matched_on,
+            for product in products:
+                yield from self._check_purl_product(
+                    component, purl, affected, product, version, matched_on
                 )
-            elif affected.version:
-                scheme = purl.version_scheme
-                a, b = parse_version(scheme, version), parse_version(scheme, affected.version)
-                if a is None or b is None:
-                    equal = generic_key(version) == generic_key(affected.version)
-                else:
-                    equal = a == b
-                if not equal:
-                    continue
-                reason = f"purl {matched_on}: version {version} is the affected version"
-                yield self._make(
-                    component,
-                    entry,
-                    MatchMethod.PURL,
-                    reason,
-                    CONFIDENCE_PURL,
-                    rng=f"={affected.version}",
-                    version=version,
-                    scheme=scheme,
-                    matched_on=matched_on,
-                )
+
+    def _check_purl_product(
+        self,
+        component: Component,
+        purl: Purl,
+        affected: Purl,
+        product: AffectedProduct,
+        version: str | None,
+        matched_on: str,
+    ) -> Iterator[Match]:
+        entry: _Entry = (product, None, affected)
+        if version is None:
+            if self.match_unversioned:
+                yield self._unversioned(component, entry, MatchMethod.PURL, matched_on)
+            return
+        if product.vers:
+            verdict = self._check_vers(product.vers, purl.version_scheme, version)
+            if verdict is None:
+                return
+            inside, scheme, fallback = verdict
+            if not inside:
+                return
+            confidence = CONFIDENCE_PURL_FALLBACK if fallback else CONFIDENCE_PURL
+            how = "generic order (not a valid " + scheme + " version)" if fallback else scheme
+            reason = f"purl {matched_on}: version {version} is in {product.vers} ({how})"
+            yield self._make(
+                component,
+                entry,
+                MatchMethod.PURL,
+                reason,
+                confidence,
+                rng=product.vers,
+                version=version,
+                scheme=scheme,
+                matched_on=matched_on,
+            )
+        elif affected.version:
+            scheme = purl.version_scheme
+            a, b = parse_version(scheme, version), parse_version(scheme, affected.version)
+            if a is None or b is None:
+                equal = generic_key(version) == generic_key(affected.version)
             else:
-                reason = f"purl {matched_on}: the advisory names the package without versions"
-                yield self._make(
-                    component,
-                    entry,
-                    MatchMethod.PURL,
-                    reason,
-                    CONFIDENCE_ANY_VERSION,
-                    rng="*",
-                    version=version,
-                    scheme=purl.version_scheme,
-                    matched_on=matched_on,
-                )
+                equal = a == b
+            if not equal:
+                return
+            reason = f"purl {matched_on}: version {version} is the affected version"
+            yield self._make(
+                component,
+                entry,
+                MatchMethod.PURL,
+                reason,
+                CONFIDENCE_PURL,
+                rng=f"={affected.version}",
+                version=version,
+                scheme=scheme,
+                matched_on=matched_on,
+            )
+        else:
+            reason = f"purl {matched_on}: the advisory names the package without versions"
+            yield self._make(
+                component,
+                entry,
+                MatchMethod.PURL,
+                reason,
+                CONFIDENCE_ANY_VERSION,
+                rng="*",
+                version=version,
+                scheme=purl.version_scheme,
+                matched_on=matched_on,
+            )
 
     def _check_vers(
         self, vers: str, default_scheme: str, version: str
@@ -268,43 +318,48 @@ class Matcher:
             return None
         return fallback.contains(generic_key(version)), compiled.scheme, True
 
-    def _match_cpe(self, component: Component, cpe: Cpe, entries: list[_Entry]) -> Iterator[Match]:
-        for entry in entries:
-            affected = entry.cpe
-            assert affected is not None
+    def _match_cpe(
+        self, component: Component, cpe: Cpe, groups: list[tuple[Cpe, list[AffectedProduct]]]
+    ) -> Iterator[Match]:
+        matched_on = cpe.to_string()
+        for affected, products in groups:
             if not attributes_match(affected, cpe):
                 continue
-            product = entry.product
-            check = check_cpe_version(affected, product.vers, cpe, component.version)
-            matched_on = cpe.to_string()
-            if check.compared is None:
-                if self.match_unversioned and check.against != "no version":
-                    yield self._unversioned(component, entry, MatchMethod.CPE, matched_on)
-                continue
-            if not check.matched:
-                continue
-            any_version = check.against == "any version"
-            confidence = CONFIDENCE_ANY_VERSION if any_version else CONFIDENCE_CPE
-            reason = (
-                f"CPE {matched_on} matches {affected.to_string()}; "
-                f"version {check.compared} "
-                + (
-                    "(the advisory gives no version bound)"
-                    if any_version
-                    else f"in {check.against}"
-                )
-            )
-            yield self._make(
-                component,
-                entry,
-                MatchMethod.CPE,
-                reason,
-                confidence,
-                rng=check.against,
-                version=check.compared,
-                scheme="generic",
-                matched_on=matched_on,
-            )
+            for product in products:
+                yield from self._check_cpe_product(component, cpe, affected, product, matched_on)
+
+    def _check_cpe_product(
+        self,
+        component: Component,
+        cpe: Cpe,
+        affected: Cpe,
+        product: AffectedProduct,
+        matched_on: str,
+    ) -> Iterator[Match]:
+        entry: _Entry = (product, None, affected)
+        check = check_cpe_version(affected, product.vers, cpe, component.version)
+        if check.compared is None:
+            if self.match_unversioned and check.against != "no version":
+                yield self._unversioned(component, entry, MatchMethod.CPE, matched_on)
+            return
+        if not check.matched:
+            return
+        any_version = check.against == "any version"
+        confidence = CONFIDENCE_ANY_VERSION if any_version else CONFIDENCE_CPE
+        reason = f"CPE {matched_on} matches {affected.to_string()}; version {check.compared} " + (
+            "(the advisory gives no version bound)" if any_version else f"in {check.against}"
+        )
+        yield self._make(
+            component,
+            entry,
+            MatchMethod.CPE,
+            reason,
+            confidence,
+            rng=check.against,
+            version=check.compared,
+            scheme="generic",
+            matched_on=matched_on,
+        )
 
     def _match_names(self, component: Component) -> Iterator[Match]:
         vendors = _component_vendors(component)
@@ -331,7 +386,7 @@ class Matcher:
     def _check_name_entry(
         self, component: Component, entry: _Entry, factor: float, matched_on: str
     ) -> Iterator[Match]:
-        product = entry.product
+        product = entry[0]
         version = component.version
         if version is None:
             if self.match_unversioned:
@@ -377,7 +432,7 @@ class Matcher:
             f"{method.value} {matched_on} names an affected product, but the component has no "
             "version, so the affected range could not be checked"
         )
-        rng = entry.product.vers or entry.product.version_text or "*"
+        rng = entry[0].vers or entry[0].version_text or "*"
         return self._make(
             component,
             entry,
@@ -391,8 +446,8 @@ class Matcher:
             version_checked="false",
         )
 
-    @staticmethod
     def _make(
+        self,
         component: Component,
         entry: _Entry,
         method: MatchMethod,
@@ -402,11 +457,12 @@ class Matcher:
         **details: str,
     ) -> Match:
         info = {"method": method.value, "version_checked": "true", "range": rng, **details}
-        if entry.advisory_id:
-            info["advisory_id"] = entry.advisory_id
+        advisory_id = entry[1] or self._advisory.get(id(entry[0]))
+        if advisory_id:
+            info["advisory_id"] = advisory_id
         return Match(
             component_ref=component.ref,
-            product=entry.product,
+            product=entry[0],
             method=method,
             reason=reason,
             confidence=confidence,

@@ -80,6 +80,9 @@ def purl_type_rules() -> dict[str, PurlTypeRule]:
 _SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.-_~:")
 _TYPE_RE = re.compile(r"[a-z][a-z0-9.+-]*")
 _QUALIFIER_KEY_RE = re.compile(r"[a-z][a-z0-9._-]*")
+_SIMPLE_PURL = re.compile(
+    r"pkg:([a-z][a-z0-9.+-]*)/((?:[A-Za-z0-9._~-]+/)*[A-Za-z0-9._~-]+)(?:@([A-Za-z0-9._~+:-]+))?"
+)
 
 
 def percent_encode(text: str) -> str:
@@ -241,6 +244,13 @@ def parse_purl(text: str, strict: bool = False) -> Purl:
             raise PurlError(f"purl qualifier keys must be lowercase: {', '.join(bad)}")
         if _raw_path(text).endswith("/"):
             raise PurlError(f"{text!r}: the name segment is empty")
+    simple = _SIMPLE_PURL.fullmatch(text)
+    if simple:
+        # Plain "pkg:type/ns/name@version" needs no decoding: skip the general parser,
+        # which dominates the cost of indexing hundreds of thousands of advisory purls.
+        ptype, path, version = simple.groups()
+        namespace, _, name = path.rpartition("/")
+        return build_purl(ptype, namespace or None, name, version)
     try:
         raw: Any = PackageURL.from_string(text.strip())
     except ValueError as exc:
@@ -291,9 +301,21 @@ def parse_version(scheme: str, text: str) -> Any:
     if range_class is None:
         return generic_key(text)
     try:
-        return range_class.version_class(text)
+        version = range_class.version_class(text)
     except Exception:  # univers raises many kinds (ValueError, InvalidVersion, TypeError)
         return None
+    if _orders_by_value(range_class.version_class):
+        # The univers wrapper only delegates to ``value``; comparing the values directly
+        # gives the same order several times faster.
+        return version.value
+    return version
+
+
+@cache
+def _orders_by_value(cls: Any) -> bool:
+    from univers.versions import Version
+
+    return all(getattr(cls, op) is getattr(Version, op) for op in ("__lt__", "__eq__", "__gt__"))
 
 
 def compare_versions(scheme: str, a: str, b: str) -> int:

@@ -337,11 +337,20 @@ class CompiledRange:
         for ne in self.not_equals:
             if value == ne:
                 return False
+        # One comparison per bound: this runs for every candidate range of every component.
         for low, low_inc, high, high_inc in self.intervals:
-            if low is not None and (value < low or (not low_inc and value == low)):
-                continue
-            if high is not None and (high < value or (not high_inc and value == high)):
-                continue
+            if low is not None:
+                if low_inc:
+                    if value < low:
+                        continue
+                elif not low < value:
+                    continue
+            if high is not None:
+                if high_inc:
+                    if high < value:
+                        continue
+                elif not value < high:
+                    continue
             return True
         return False
 
@@ -358,31 +367,54 @@ def compile_range(rng: VersRange) -> CompiledRange:
     if rng.is_star:
         # vers:none/* is the empty range; every other "*" range holds all versions.
         return CompiledRange(rng.scheme, rng.scheme != "none", (), (), ())
+    return _compile_pairs(rng.scheme, [(c.comparator, c.version) for c in rng.constraints])
+
+
+def _compile_pairs(scheme: str, pairs: list[tuple[str, str]]) -> CompiledRange:
     parsed: list[tuple[str, Any]] = []
-    for c in rng.constraints:
-        value = parse_version(rng.scheme, c.version)
+    for op, text in pairs:
+        if op == "*":
+            raise InputError("'*' must be the only constraint of a vers range")
+        value = parse_version(scheme, text)
         if value is None:
-            raise InputError(f"{c.version!r} is not a valid {rng.scheme} version")
-        parsed.append((c.comparator, value))
-    parsed.sort(key=cmp_to_key(_compare_parsed))
-    equals = tuple(v for op, v in parsed if op in ("=", "<=", ">="))
+            raise InputError(f"{text!r} is not a valid {scheme} version")
+        parsed.append((op, value))
+    if any(parsed[i + 1][1] < parsed[i][1] for i in range(len(parsed) - 1)):
+        parsed.sort(key=cmp_to_key(_compare_parsed))
     not_equals = tuple(v for op, v in parsed if op == "!=")
     bounds = [(op, v) for op, v in parsed if op not in ("=", "!=")]
     intervals: list[tuple[Any, bool, Any, bool]] = []
+    in_interval: set[int] = set()
     last = len(bounds) - 1
     for i, (op, value) in enumerate(bounds):
         if op in ("<", "<=") and i == 0:
             intervals.append((None, False, value, op == "<="))
+            in_interval.add(i)
         elif op in (">", ">="):
             if i == last:
                 intervals.append((value, op == ">=", None, False))
+                in_interval.add(i)
             elif bounds[i + 1][0] in ("<", "<="):
                 nxt_op, nxt = bounds[i + 1]
                 intervals.append((value, op == ">=", nxt, nxt_op == "<="))
-    return CompiledRange(rng.scheme, False, equals, not_equals, tuple(intervals))
+                in_interval.update((i, i + 1))
+    # '=' constraints, and inclusive bounds no interval covers, still contain their version.
+    equals = tuple(v for op, v in parsed if op == "=") + tuple(
+        v for i, (op, v) in enumerate(bounds) if op in ("<=", ">=") and i not in in_interval
+    )
+    return CompiledRange(scheme, False, equals, not_equals, tuple(intervals))
 
 
-@lru_cache(maxsize=131072)
+_PLAIN_VERS = re.compile(r"vers:([a-z][a-z0-9.-]*)/([^|%*\s][^%*\s]*)")
+
+
+@lru_cache(maxsize=262144)
 def compile_vers(text: str) -> CompiledRange:
     """Parse (leniently) and compile a vers string, cached by string."""
+    plain = _PLAIN_VERS.fullmatch(text)
+    if plain and "||" not in text and not text.endswith("|"):
+        # Fast path for the common escape-free form; same result as the general parser.
+        pairs = [_split_constraint(raw) for raw in plain[2].split("|")]
+        if all(version for _, version in pairs):
+            return _compile_pairs(plain[1], pairs)
     return compile_range(parse_vers(text))
