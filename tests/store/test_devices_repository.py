@@ -8,7 +8,8 @@ from medsentry.inventory.device import Device
 from medsentry.store import repository as repo
 from medsentry.store.db import Store
 from medsentry.store.models.core import DeviceIp, DevicePeer, DeviceRow, DeviceService
-from tests.store.factories import make_device
+
+from .factories import make_device
 
 
 def _capture(store: Store, tag: str) -> int:

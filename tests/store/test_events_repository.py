@@ -7,7 +7,8 @@ from medsentry.protocols.base import ORIG, RESP, ProtocolEvent
 from medsentry.store import repository as repo
 from medsentry.store.db import Store
 from medsentry.store.models.core import EventRow
-from tests.store.factories import make_flow
+
+from .factories import make_flow
 
 
 def _event(i: int, **changes: object) -> ProtocolEvent:

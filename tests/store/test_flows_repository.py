@@ -11,7 +11,8 @@ from medsentry.errors import InputError
 from medsentry.store import repository as repo
 from medsentry.store.db import Store
 from medsentry.store.models.core import Flow
-from tests.store.factories import make_device, make_flow
+
+from .factories import make_device, make_flow
 
 
 def _capture(store: Store, tag: str = "a") -> int:
