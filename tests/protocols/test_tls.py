@@ -199,9 +199,13 @@ def test_handshake_reassembled_across_records() -> None:
 def test_tls13_hides_what_follows_the_server_hello() -> None:
     flight = record(22, server_hello(version=0x0304, cipher=0x1301))
     flight += record(20, b"\x01") + record(23, b"\x17" * 500)  # encrypted extensions, cert...
-    events = run([(ORIG, record(22, client_hello())), (RESP, flight)])
+    analyzer = TlsAnalyzer("C1")
+    events = analyzer.feed(ORIG, record(22, client_hello()), 1.0)
+    assert not analyzer.handshake_done
+    events += analyzer.feed(RESP, flight, 1.0)
     assert kinds(events) == ["client_hello", "server_hello"]
     assert events[1].fields["version"] == "TLSv1.3"
+    assert analyzer.handshake_done
 
 
 def test_alerts_plain_and_encrypted() -> None:

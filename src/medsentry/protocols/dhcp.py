@@ -10,7 +10,7 @@ MUD URL (161), FQDN (81) and the order of the options the client sent.
 
 from __future__ import annotations
 
-import ipaddress
+import socket
 from typing import Any
 
 from medsentry.protocols.base import ProtocolEvent
@@ -80,11 +80,11 @@ class _BadOption(Exception):
 
 
 def _ip(raw: bytes) -> str:
-    return str(ipaddress.IPv4Address(raw))
+    return socket.inet_ntoa(raw)
 
 
 def _mac(raw: bytes) -> str:
-    return ":".join(f"{b:02x}" for b in raw)
+    return raw.hex(":")
 
 
 def _text(raw: bytes) -> str:

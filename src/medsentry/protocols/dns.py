@@ -11,7 +11,7 @@ bytes. TXT record contents are not kept (they can carry anything): only their le
 
 from __future__ import annotations
 
-import ipaddress
+import socket
 from typing import Any
 
 from medsentry.protocols.base import ORIG, RESP, ProtocolEvent
@@ -117,9 +117,9 @@ def _u16(msg: bytes, pos: int) -> int:
 def _rdata(msg: bytes, rtype: int, start: int, end: int, rec: dict[str, Any]) -> None:
     rdata = msg[start:end]
     if rtype == 1 and len(rdata) == 4:
-        rec["data"] = str(ipaddress.IPv4Address(rdata))
+        rec["data"] = socket.inet_ntoa(rdata)
     elif rtype == 28 and len(rdata) == 16:
-        rec["data"] = str(ipaddress.IPv6Address(rdata))
+        rec["data"] = socket.inet_ntop(socket.AF_INET6, rdata)
     elif rtype in _NAME_TYPES:
         rec["data"] = _name(msg, start)[0]
     elif rtype == 15:

@@ -41,6 +41,7 @@ PORTS = (1883,)  # 8883 is MQTT inside TLS: the TLS analyzer sees it
 HEAD_LIMIT = 64 * 1024  # most bytes of one packet body ever buffered
 RESYNC_MAX_BODY = 16 * 1024  # longest packet accepted as a resynchronisation point
 MAX_MALFORMED_RUN = 3  # consecutive malformed packets before framing is declared lost
+_KINDS = ("reserved", *(t.name.lower() for t in PacketType))  # event kind per type
 _REPEATABLE_PROPERTIES = {0x26, 0x0B}  # user_property, subscription_identifier
 _PAYLOAD_BEARING = {PacketType.PUBLISH}
 
@@ -408,7 +409,7 @@ class MqttAnalyzer:
         self, d: int, first: int, length: int, body: bytes, ts: float
     ) -> list[ProtocolEvent]:
         ptype = first >> 4
-        kind = PacketType(ptype).name.lower()
+        kind = _KINDS[ptype]
         fields: dict[str, Any] = {
             "msg_type": ptype,
             "dup": bool(first & 0x08),

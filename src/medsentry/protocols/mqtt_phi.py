@@ -47,8 +47,17 @@ def markers() -> MqttPhiMarkers:
     return loaded.model_copy(update={"keys": frozenset(_fold(k) for k in loaded.keys)})
 
 
+@lru_cache(maxsize=1)
+def _folded_keys() -> frozenset[bytes]:
+    return frozenset(k.encode() for k in markers().keys)
+
+
 def _fold(name: str) -> str:
     return _FOLD.sub("", name).casefold()
+
+
+def _fold_bytes(name: bytes) -> bytes:
+    return name.translate(None, b"_.-").lower()
 
 
 def payload_kind(head: bytes) -> str:
@@ -86,13 +95,13 @@ def has_phi(head: bytes, kind: str) -> bool:
     """Whether the payload head shows patient data of the given kind."""
     if kind == "hl7":
         return _hl7_has_phi(head)
-    keys = markers().keys
+    keys = _folded_keys()
     if kind == "fhir_json":
         patient = catalogue().fhir_patient_resources
         if any(m.decode() in patient for m in _RESOURCE.findall(head)):
             return True
     if kind in ("json", "fhir_json"):
-        return any(_fold(k.decode()) in keys for k in _KEY.findall(head))
+        return any(_fold_bytes(k) in keys for k in _KEY.findall(head))
     if kind == "xml":
-        return any(_fold(t.decode()) in keys for t in _TAG.findall(head))
+        return any(_fold_bytes(t) in keys for t in _TAG.findall(head))
     return False

@@ -23,6 +23,7 @@ Nothing is buffered beyond one record (18 KB) and one handshake message
 
 from __future__ import annotations
 
+import struct
 from typing import Any
 
 from medsentry.protocols.base import ORIG, RESP, ProtocolEvent
@@ -78,9 +79,10 @@ class _Reader:
         return self.end - self.pos
 
     def u16_list(self) -> list[int]:
-        if self.left() % 2:
+        size = self.left()
+        if size % 2:
             raise _Bad("odd list length")
-        return [self.uint(2) for _ in range(self.left() // 2)]
+        return list(struct.unpack(f"!{size // 2}H", self.take(size)))
 
 
 def _extensions(r: _Reader) -> list[tuple[int, _Reader]]:
@@ -247,6 +249,12 @@ class TlsAnalyzer:
 
     def buffered_bytes(self) -> int:
         return sum(len(s.buf) + len(s.hs) for s in self._sides)
+
+    @property
+    def handshake_done(self) -> bool:
+        """Both directions are encrypted: only record headers remain to be seen, so a
+        pipeline short of time may stop feeding this connection."""
+        return self._sides[ORIG].encrypted and self._sides[RESP].encrypted
 
     # -- StreamAnalyzer -------------------------------------------------------------------
 
