@@ -81,6 +81,29 @@ def test_response_answers_with_compression() -> None:
     assert all(a["ttl"] == 300 for a in f["answers"])
 
 
+def test_ptr_srv_soa_records() -> None:
+    owner = name("5.0.0.10.in-addr.arpa")
+    soa = (
+        name("ns.hospital.example")
+        + name("admin.hospital.example")
+        + struct.pack("!5I", 7, 1, 2, 3, 4)
+    )
+    message = (
+        header(9, 0x8180, an=2, ns=1)
+        + owner
+        + struct.pack("!HH", 12, 1)
+        + rr(b"\xc0\x0c", 12, name("monitor-5.icu.hospital.example"))
+        + rr(b"\xc0\x0c", 33, struct.pack("!HHH", 10, 5, 2575) + name("hl7.hospital.example"))
+        + rr(name("hospital.example"), 6, soa)
+    )
+    f = parse(message, RESP).fields
+    assert [a["data"] for a in f["answers"]] == [
+        "monitor-5.icu.hospital.example",
+        "10 5 2575 hl7.hospital.example",
+    ]
+    assert f["authority"][0]["data"] == "ns.hospital.example admin.hospital.example 7"
+
+
 @pytest.mark.parametrize(
     ("payload", "reason"),
     [
