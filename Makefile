@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 DEMO_OUT ?= demo-out
 PYTEST_WORKERS ?= 2
 
-.PHONY: demo test lint typecheck venv bench fuzz clean
+.PHONY: demo test lint typecheck venv bench fuzz clean record-demo
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ test: $(STAMP) lint typecheck
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_flows_bench.py
+
+# Re-record the demo capture and the protocol fixtures with real software (needs root).
+record-demo: $(STAMP)
+	$(BIN)/python -m tools.record
 
 fuzz: $(STAMP)
 	$(BIN)/python -m pytest tests -m fuzz --hypothesis-profile=long
