@@ -80,6 +80,12 @@ def test_numpy_scalars_and_nan_are_stored_as_plain_numbers(store: Store) -> None
     assert type(stored.orig_p) is int
 
 
+def test_oversized_text_is_clipped_to_the_column_on_every_database(store: Store) -> None:
+    repo.save_flows(store, [make_flow(1, service="x" * 40, conn_state="S" * 12)], None)
+    stored = repo.list_flows(store).rows[0]
+    assert (stored.service, stored.conn_state) == ("x" * 32, "S" * 8)
+
+
 def test_flow_filters(store: Store) -> None:
     flows = [
         make_flow(1, orig_h="10.0.0.1", resp_h="10.9.9.9", resp_p=2575, proto="tcp"),

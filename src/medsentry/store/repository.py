@@ -152,6 +152,11 @@ def _finite(value: float) -> float:
     return number if math.isfinite(number) else 0.0
 
 
+def _clip(text: str | None, size: int) -> str | None:
+    # PostgreSQL enforces VARCHAR sizes (SQLite does not): clip rather than fail a whole batch.
+    return None if text is None else text[:size]
+
+
 def _check_window(limit: int, offset: int) -> None:
     if not 1 <= limit <= MAX_LIMIT:
         raise InputError(f"limit must be between 1 and {MAX_LIMIT}, got {limit}")
@@ -294,12 +299,12 @@ def _flow_row(flow: FlowRecord, capture_id: int | None) -> tuple[Any, ...]:
         int(flow.orig_p),
         str(flow.resp_h),
         int(flow.resp_p),
-        str(flow.proto),
-        None if flow.service is None else str(flow.service),
+        str(flow.proto)[:16],
+        None if flow.service is None else str(flow.service)[:32],
         _finite(flow.duration),
         int(flow.orig_bytes),
         int(flow.resp_bytes),
-        str(flow.conn_state),
+        str(flow.conn_state)[:8],
         str(flow.history)[:64],
         int(flow.orig_pkts),
         int(flow.resp_pkts),
@@ -443,10 +448,10 @@ def _device_values(device: Device) -> dict[str, Any]:
     return {
         "key": device.key,
         "mac": device.mac,
-        "vendor": device.vendor,
-        "type": device.type or "unknown",
-        "manufacturer": device.manufacturer,
-        "model": device.model,
+        "vendor": _clip(device.vendor, 256),
+        "type": (device.type or "unknown")[:64],
+        "manufacturer": _clip(device.manufacturer, 256),
+        "model": _clip(device.model, 256),
         "confidence": _finite(device.confidence),
         "first_seen": _finite(device.first_seen),
         "last_seen": _finite(device.last_seen),
@@ -718,8 +723,8 @@ def save_events(store: Store, events: Iterable[ProtocolEvent], capture_id: int |
                     capture_id,
                     _finite(event.ts),
                     str(event.uid),
-                    event.protocol,
-                    event.kind,
+                    event.protocol[:16],
+                    event.kind[:32],
                     _direction_name(event.direction),
                     bool(event.phi),
                     to_jsonable(event.fields),
