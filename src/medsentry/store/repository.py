@@ -491,29 +491,40 @@ def _upsert_devices(conn: Connection, devices: list[Device]) -> dict[str, int]:
     return {key: device_id for key, device_id in found}
 
 
-def _insert_ignoring(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        conn.execute(_insert(conn, table).on_conflict_do_nothing(), rows)
+def _save_memberships(conn: Connection, devices: list[Device], ids: Mapping[str, int]) -> None:
+    """IPs and services only ever join a device: insert the new ones, skip the known."""
+    ips = [(ids[d.key], str(ip)) for d in devices for ip in d.ips]
+    upsert_rows(conn, DEVICE_IPS, ("device_id", "ip"), ips, ("device_id", "ip"))
+    services = [
+        (ids[d.key], role, str(proto), int(port))
+        for d in devices
+        for role, pairs in ((OFFERS, d.services), (USES, d.uses))
+        for proto, port in pairs
+    ]
+    columns = ("device_id", "role", "proto", "port")
+    upsert_rows(conn, DEVICE_SERVICES, columns, services, columns)
 
 
 def _save_contributions(
     conn: Connection, devices: list[Device], ids: Mapping[str, int], capture_id: int
 ) -> None:
-    stmt = _insert(conn, DEVICE_CAPTURES)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[DEVICE_CAPTURES.c.device_id, DEVICE_CAPTURES.c.capture_id],
-        set_={name: stmt.excluded[name] for name in (*COUNTERS, "peers")},
-    )
     rows = [
-        {
-            "device_id": ids[d.key],
-            "capture_id": capture_id,
-            **{name: int(getattr(d, name)) for name in COUNTERS},
-            "peers": {str(peer): int(count) for peer, count in d.peers.items()},
-        }
+        (
+            ids[d.key],
+            capture_id,
+            *(int(getattr(d, name)) for name in COUNTERS),
+            {str(peer): int(count) for peer, count in d.peers.items()},
+        )
         for d in devices
     ]
-    conn.execute(stmt, rows)
+    upsert_rows(
+        conn,
+        DEVICE_CAPTURES,
+        ("device_id", "capture_id", *COUNTERS, "peers"),
+        rows,
+        ("device_id", "capture_id"),
+        (*COUNTERS, "peers"),
+    )
 
 
 def _recompute_totals(conn: Connection, device_ids: list[int]) -> None:
@@ -540,19 +551,16 @@ def _recompute_totals(conn: Connection, device_ids: list[int]) -> None:
             for peer, count in (peers or {}).items():
                 pair = (device_id, peer)
                 peer_bytes[pair] = peer_bytes.get(pair, 0) + int(count)
-        if not peer_bytes:
-            continue
-        stmt = _insert(conn, DEVICE_PEERS)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[DEVICE_PEERS.c.device_id, DEVICE_PEERS.c.peer_ip],
-            set_={"bytes": stmt.excluded.bytes},
-        )
-        rows = [
-            {"device_id": device_id, "peer_ip": peer, "bytes": count}
-            for (device_id, peer), count in peer_bytes.items()
-        ]
+        rows = [(device_id, peer, count) for (device_id, peer), count in peer_bytes.items()]
         for rows_chunk in _chunks(rows, CHUNK_ROWS):
-            conn.execute(stmt, rows_chunk)
+            upsert_rows(
+                conn,
+                DEVICE_PEERS,
+                ("device_id", "peer_ip", "bytes"),
+                rows_chunk,
+                ("device_id", "peer_ip"),
+                ("bytes",),
+            )
 
 
 def save_devices(store: Store, devices: Iterable[Device], capture_id: int) -> int:
@@ -569,21 +577,7 @@ def save_devices(store: Store, devices: Iterable[Device], capture_id: int) -> in
     with store.engine.begin() as conn:
         for chunk in _chunks(latest.values(), 1000):
             ids = _upsert_devices(conn, chunk)
-            _insert_ignoring(
-                conn,
-                DEVICE_IPS,
-                [{"device_id": ids[d.key], "ip": str(ip)} for d in chunk for ip in d.ips],
-            )
-            _insert_ignoring(
-                conn,
-                DEVICE_SERVICES,
-                [
-                    {"device_id": ids[d.key], "role": role, "proto": str(proto), "port": int(port)}
-                    for d in chunk
-                    for role, pairs in ((OFFERS, d.services), (USES, d.uses))
-                    for proto, port in pairs
-                ],
-            )
+            _save_memberships(conn, chunk, ids)
             _save_contributions(conn, chunk, ids, capture_id)
             touched.extend(ids.values())
         _recompute_totals(conn, touched)
