@@ -1,0 +1,74 @@
+"""Small vectorised helpers the detectors share: grouping rows by key columns, text addresses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from medsentry.decode.addresses import ip_text, mac_text
+
+I64 = npt.NDArray[np.int64]
+
+
+@dataclass(slots=True)
+class Groups:
+    """Rows grouped by equal key columns: ``inverse[i]`` is row ``i``'s group, ``first[g]``
+    the first row of group ``g`` (in row order), ``size[g]`` its row count."""
+
+    inverse: I64
+    first: I64
+    size: I64
+
+    def __len__(self) -> int:
+        return int(self.first.shape[0])
+
+    def min(self, values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        out = np.full(len(self), np.inf)
+        np.minimum.at(out, self.inverse, values)
+        return out
+
+    def max(self, values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        out = np.full(len(self), -np.inf)
+        np.maximum.at(out, self.inverse, values)
+        return out
+
+    def rows_of(self, g: int) -> I64:
+        return np.flatnonzero(self.inverse == g)
+
+    def distinct(self, *cols: npt.ArrayLike) -> I64:
+        """How many distinct values of ``cols`` each group holds."""
+        if len(self) == 0:
+            return np.zeros(0, np.int64)
+        sub = group_by(self.inverse, *cols)
+        return np.bincount(self.inverse[sub.first], minlength=len(self)).astype(np.int64)
+
+
+def group_by(*cols: npt.ArrayLike) -> Groups:
+    """Group rows by the values of one or more integer columns of equal length."""
+    arrays = [np.asarray(c).astype(np.uint64, copy=False) for c in cols]
+    n = arrays[0].shape[0] if arrays else 0
+    if n == 0:
+        empty = np.zeros(0, np.int64)
+        return Groups(empty, empty, empty)
+    stacked = np.ascontiguousarray(np.stack(arrays, axis=1))
+    keys = stacked.view(np.dtype((np.void, 8 * len(arrays)))).reshape(n)
+    _, first, inverse, size = np.unique(
+        keys, return_index=True, return_inverse=True, return_counts=True
+    )
+    return Groups(
+        inverse.reshape(-1).astype(np.int64), first.astype(np.int64), size.astype(np.int64)
+    )
+
+
+def ip_at(hi: npt.NDArray[np.uint64], lo: npt.NDArray[np.uint64], row: int) -> str:
+    return ip_text(int(hi[row]), int(lo[row]))
+
+
+def mac(value: int) -> str:
+    return mac_text(int(value))
+
+
+def is_ipv4_mapped(hi: npt.NDArray[np.uint64], lo: npt.NDArray[np.uint64]) -> npt.NDArray[np.bool_]:
+    return (hi == 0) & ((lo >> np.uint64(32)) == np.uint64(0xFFFF))
