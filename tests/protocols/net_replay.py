@@ -10,13 +10,16 @@ from __future__ import annotations
 import itertools
 import json
 import random
+import shutil
 import socket
+import subprocess
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import dpkt
+import pytest
 from hypothesis import strategies as st
 
 from medsentry.protocols.base import ORIG, RESP, ProtocolEvent
@@ -308,3 +311,34 @@ def fuzz_datagram(
     events = parser(payload, 1.0, "U", 0)
     assert len(events) == 1
     check_events(events, protocol)
+
+
+# -- fixtures recorded by the project and a live tshark oracle -------------------------------
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "captures"
+
+
+def tshark_rows(
+    path: Path, fields: list[str], display_filter: str, decode_as: Iterable[str] = ()
+) -> list[dict[str, Any]]:
+    """tshark's values per matching frame, shaped like the corpus' tshark_expected lines
+    (absent fields left out, one value as a string, several as a list)."""
+    exe = shutil.which("tshark")
+    if exe is None:
+        pytest.fail("tshark is not installed (.ci/run installs it)")
+    cmd = [exe, "-n", "-r", str(path), "-Y", display_filter, "-T", "fields"]
+    cmd += ["-E", "separator=\t", "-E", "occurrence=a", "-E", "aggregator=\x1f"]
+    for rule in decode_as:
+        cmd += ["-d", rule]
+    for name in fields:
+        cmd += ["-e", name]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=True)
+    rows = []
+    for line in out.stdout.splitlines():
+        row: dict[str, Any] = {}
+        for name, value in zip(fields, line.split("\t"), strict=True):
+            if value:
+                parts = value.split("\x1f")
+                row[name] = parts[0] if len(parts) == 1 else parts
+        rows.append(row)
+    return rows

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import yaml
-from net_replay import Datagram, as_list, udp_datagrams, zeek_log
+from net_replay import FIXTURES, Datagram, as_list, tshark_rows, udp_datagrams, zeek_log
 
 from medsentry.protocols.base import ORIG, RESP, ProtocolEvent
 from medsentry.protocols.dhcp import parse_dhcp
@@ -380,3 +380,35 @@ def test_arkime_session(corpus: Path) -> None:
     assert sorted({e.fields["client_mac"] for e in events}) == expected["mac"]
     requested = {e.fields["requested_addr"] for e in events if "requested_addr" in e.fields}
     assert sorted(requested) == expected["requestIp"]
+
+
+def test_recorded_capture_against_live_tshark() -> None:
+    """busybox udhcpc clients and dnsmasq, recorded by the project."""
+    pcap = FIXTURES / "dhcp.pcap"
+    fields = [
+        "frame.time_epoch",
+        "udp.srcport",
+        "dhcp.option.dhcp",
+        "dhcp.hw.mac_addr",
+        "dhcp.ip.your",
+        "dhcp.option.hostname",
+        "dhcp.option.vendor_class_id",
+        "dhcp.option.request_list_item",
+        "dhcp.option.mudurl",
+    ]
+    rows = tshark_rows(pcap, fields, "dhcp")
+    events = {(round(dg.ts, 6), dg.src[1]): e for dg, e in _events(pcap)}
+    assert len(rows) == len(events) == 12
+    for row in rows:
+        f = events[(round(float(row["frame.time_epoch"]), 6), int(row["udp.srcport"]))].fields
+        assert f["msg_type"] == int(row["dhcp.option.dhcp"])
+        assert f["client_mac"] == as_list(row["dhcp.hw.mac_addr"])[0]
+        assert f["assigned_addr"] == row["dhcp.ip.your"]
+        assert f.get("hostname") == row.get("dhcp.option.hostname")
+        assert f.get("vendor_class") == row.get("dhcp.option.vendor_class_id")
+        assert f.get("mud_url") == row.get("dhcp.option.mudurl")
+        items = row.get("dhcp.option.request_list_item")
+        assert f.get("param_request_list") == (",".join(as_list(items)) if items else None)
+    pump = [e for e in events.values() if e.fields.get("vendor_class") == "ICUMedical-Plum360-15.1"]
+    assert {e.kind for e in pump} == {"discover", "request"}
+    assert all(e.fields["mud_url"].endswith("/plum360.json") for e in pump)

@@ -10,11 +10,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from net_replay import (
+    FIXTURES,
     as_list,
     one_byte_chunks,
     replay,
     split_at,
     tcp_connections,
+    tshark_rows,
     udp_datagrams,
 )
 
@@ -278,3 +280,40 @@ def test_arkime_dns_answers(corpus: Path) -> None:
         opcodes = {e.fields["opcode_name"].upper() for e in responses}
         assert opcodes == {d["opcode"] for d in expected}
         assert {e.fields["rcode_name"] for e in responses} == {d["status"] for d in expected}
+
+
+def test_recorded_capture_against_live_tshark() -> None:
+    """glibc resolver and dnsmasq, recorded by the project: A, PTR and NXDOMAIN."""
+    pcap = FIXTURES / "dns.pcap"
+    fields = [
+        "frame.time_epoch",
+        "udp.srcport",
+        "dns.id",
+        "dns.flags.response",
+        "dns.flags.rcode",
+        "dns.qry.name",
+        "dns.qry.type",
+        "dns.a",
+        "dns.ptr.domain_name",
+    ]
+    rows = tshark_rows(pcap, fields, "dns")
+    events = _corpus_events(pcap)
+    assert len(rows) == sum(len(v) for v in events.values()) >= 20
+    for row in rows:
+        (event,) = events[(round(float(row["frame.time_epoch"]), 6), int(row["udp.srcport"]))]
+        f = event.fields
+        assert f["id"] == int(row["dns.id"], 16)
+        assert event.kind == ("response" if row["dns.flags.response"] == "1" else "query")
+        assert f["rcode"] == int(row.get("dns.flags.rcode", 0))  # tshark: responses only
+        assert f["query"] == row["dns.qry.name"] and f["qtype"] == int(row["dns.qry.type"])
+        answers = f["answers"]
+        assert [a["data"] for a in answers if a["type"] == 1] == as_list(row.get("dns.a", []))
+        ptrs = [a["data"] for a in answers if a["type"] == 12]
+        assert ptrs == as_list(row.get("dns.ptr.domain_name", []))
+    names = {
+        e.fields["query"]: e.fields["rcode_name"]
+        for v in events.values()
+        for e in v
+        if e.kind == "response"
+    }
+    assert names["firmware-update.hospital.example"] == "NXDOMAIN"

@@ -13,6 +13,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from net_replay import (
+    FIXTURES,
     TcpConnection,
     as_list,
     feed_all,
@@ -22,6 +23,7 @@ from net_replay import (
     replay,
     split_at,
     tcp_connections,
+    tshark_rows,
     zeek_log,
 )
 
@@ -340,7 +342,8 @@ def test_any_chunking_gives_identical_events(data: st.DataObject) -> None:
 def _mqtt_connections(path: Path) -> list[tuple[TcpConnection, list[ProtocolEvent]]]:
     out = []
     for i, conn in enumerate(tcp_connections(path)):
-        if {conn.orig[1], conn.resp[1]} & MQTT_PORTS:
+        first = next((op[2] for op in conn.ops if op[0] == "data" and op[1] == ORIG), b"")
+        if {conn.orig[1], conn.resp[1]} & MQTT_PORTS or looks_like_mqtt(first):
             out.append((conn, replay(MqttAnalyzer(f"C{i}"), conn)))
     return out
 
@@ -591,7 +594,7 @@ def test_arkime_sessions(corpus: Path) -> None:
             assert wills == expected.get("willTopic", [])
 
 
-def _compare_with_tshark(pcap: Path, oracle: Path) -> int:
+def _compare_with_tshark(pcap: Path, oracle: Path | list[dict[str, Any]]) -> int:
     """Every MQTT packet tshark decoded matches ours in the same capture frame."""
     per_frame: dict[tuple[float, int, int], list[ProtocolEvent]] = defaultdict(list)
     for conn, events in _mqtt_connections(pcap):
@@ -606,7 +609,10 @@ def _compare_with_tshark(pcap: Path, oracle: Path) -> int:
                 else (conn.resp[1], conn.orig[1])
             )
             per_frame[(round(e.ts, 6), *ports)].append(e)
-    rows = [json.loads(line) for line in oracle.read_text().splitlines()]
+    if isinstance(oracle, Path):
+        rows = [json.loads(line) for line in oracle.read_text().splitlines()]
+    else:
+        rows = oracle
     for row in rows:
         key = (
             round(float(row["frame.time_epoch"]), 6),
@@ -660,3 +666,51 @@ def test_tshark_oracle(corpus: Path) -> None:
             continue  # kept aside for independent evaluation; see the patched-copy tests
         compared += _compare_with_tshark(pcap, oracle)
     assert compared > 250
+
+
+# -- captures recorded by the project with paho-mqtt and mosquitto ----------------------------
+
+_TSHARK_MQTT_FIELDS = [
+    "frame.time_epoch",
+    "frame.number",
+    "tcp.srcport",
+    "tcp.dstport",
+    "mqtt.msgtype",
+    "mqtt.len",
+    "mqtt.topic",
+    "mqtt.msgid",
+    "mqtt.clientid",
+    "mqtt.protoname",
+    "mqtt.ver",
+    "mqtt.kalive",
+    "mqtt.conflag.cleansess",
+    "mqtt.username",
+    "mqtt.passwd",
+    "mqtt.conack.val",
+    "mqtt.connack.reason_code",
+    "mqtt.qos",
+    "mqtt.retain",
+]
+
+
+@pytest.mark.parametrize("name", ["mqtt311_vitals.pcap", "mqtt5_vitals.pcap"])
+def test_recorded_captures_against_live_tshark(name: str) -> None:
+    pcap = FIXTURES / name
+    rows = tshark_rows(pcap, _TSHARK_MQTT_FIELDS, "mqtt", decode_as=["tcp.port==1884,mqtt"])
+    assert _compare_with_tshark(pcap, rows) >= 40
+
+
+@pytest.mark.parametrize(
+    ("name", "refusal"), [("mqtt311_vitals.pcap", 5), ("mqtt5_vitals.pcap", 135)]
+)
+def test_recorded_captures_auth_failures_and_phi(name: str, refusal: int) -> None:
+    pcap = FIXTURES / name
+    fake_patients = json.loads((FIXTURES / "fake_phi.json").read_text())
+    events = [e for _, evs in _mqtt_connections(pcap) for e in evs]
+    refused = [e for e in events if e.kind == "connack" and e.fields["auth_failure"]]
+    assert [e.fields["reason_code"] for e in refused] == [refusal]
+    vitals = [e for e in events if e.kind == "publish" and e.fields["payload_kind"] == "json"]
+    assert vitals and all(e.phi for e in vitals)  # the payloads name the patient's MRN
+    text = json.dumps([e.to_json() for e in events])
+    assert [p for p in fake_patients if p in text] == []
+    assert all(e.kind not in ("malformed", "anomaly") for e in events)

@@ -18,6 +18,7 @@ from cryptography.x509.oid import NameOID
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from net_replay import (
+    FIXTURES,
     as_list,
     feed_all,
     kinds,
@@ -26,6 +27,7 @@ from net_replay import (
     replay,
     split_at,
     tcp_connections,
+    tshark_rows,
 )
 
 from medsentry.protocols.base import ORIG, RESP, ProtocolEvent
@@ -434,3 +436,38 @@ def test_tshark_oracle(corpus: Path) -> None:
             )
             compared += 1
     assert compared == 4
+
+
+def test_recorded_capture_against_live_tshark() -> None:
+    """Python ssl client and server, recorded by the project: TLS 1.2 then TLS 1.3."""
+    pcap = FIXTURES / "tls.pcap"
+    fields = [
+        "tcp.srcport",
+        "tls.handshake.type",
+        "tls.handshake.extensions_server_name",
+        "tls.handshake.extensions_alpn_str",
+        "tls.handshake.ja3",
+        "tls.handshake.ja3s",
+        "tls.handshake.ciphersuite",
+    ]
+    rows = tshark_rows(pcap, fields, "tls.handshake.type==1 or tls.handshake.type==2")
+    conns = {conn.orig[1]: replay(TlsAnalyzer("C"), conn) for conn in tcp_connections(pcap)}
+    hellos = [r for r in rows if as_list(r["tls.handshake.type"])[0] == "1"]
+    assert len(hellos) == 2
+    for row in hellos:
+        events = conns[int(row["tcp.srcport"])]
+        hello = _one(events, "client_hello")
+        assert hello["sni"] == row["tls.handshake.extensions_server_name"]
+        assert hello["alpn"] == as_list(row["tls.handshake.extensions_alpn_str"])
+        assert hello["ja3"] == row["tls.handshake.ja3"]
+        assert [f"0x{c:04x}" for c in hello["cipher_suites"]] == as_list(
+            row["tls.handshake.ciphersuite"]
+        )
+    servers = [r for r in rows if as_list(r["tls.handshake.type"])[0] == "2"]
+    ours = [_one(events, "server_hello") for events in conns.values()]
+    assert sorted(s["ja3s"] for s in ours) == sorted(r["tls.handshake.ja3s"] for r in servers)
+    assert sorted(f"0x{s['cipher_suite']:04x}" for s in ours) == sorted(
+        r["tls.handshake.ciphersuite"] for r in servers
+    )
+    certs = [e.fields for events in conns.values() for e in events if e.kind == "certificate"]
+    assert [(c["subject_cn"], c["self_signed"]) for c in certs] == [("ehr.hospital.example", True)]
