@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import posixpath
 import stat
@@ -54,7 +55,7 @@ class Budget:
             raise DecompressionBombError(
                 where,
                 f"unpacking would exceed {_human(self.limits.max_total_bytes)} in total; "
-                "this looks like a decompression bomb (raise --max-size if the image is "
+                "this looks like a decompression bomb (raise --max-size-mb if the image is "
                 "legitimately this large)",
             )
 
@@ -168,3 +169,11 @@ def is_inside(root: Path, candidate: Path) -> bool:
     root_real = os.path.realpath(root)
     cand_real = os.path.realpath(candidate)
     return cand_real == root_real or cand_real.startswith(root_real + os.sep)
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

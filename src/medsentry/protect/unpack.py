@@ -385,7 +385,7 @@ class Unpacker:
             raise DecompressionBombError(
                 location,
                 f"its members declare {declared} bytes, more than the {remaining} bytes left "
-                "under the size limit; this looks like a decompression bomb (raise --max-size "
+                "under the size limit; this looks like a decompression bomb (raise --max-size-mb "
                 "if the image is legitimately this large)",
             )
 
