@@ -469,3 +469,39 @@ def test_tapirx_calling_ae_identifiers(corpus: Path) -> None:
         (conn,) = tcp_connections(corpus / "pcaps" / "dicom" / name)
         (event,) = run([(d, data) for d, data, _ in conn.chunks])
         assert (event.fields["calling_ae"], event.fields["called_ae"]) == (calling, called)
+
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "captures"
+
+
+def _fixture(name: str) -> list[list[ProtocolEvent]]:
+    return [
+        run([(d, data) for d, data, _ in conn.chunks]) for conn in tcp_connections(FIXTURES / name)
+    ]
+
+
+def test_recorded_store_session() -> None:
+    (events,) = _fixture("dicom_echo_store.pcap")
+    stores = [e for e in events if e.fields.get("command") == "C-STORE-RQ"]
+    assert len(stores) == 3 and all(e.phi for e in stores)
+    assert {e.fields["modality"] for e in stores} == {"CT"}
+    assert events[0].fields["calling_ae"] == "CT_SCANNER_01"
+    assert events[0].fields["called_ae"] == "PACS_ARCHIVE"
+    assert not any(e.kind == "malformed" for e in events)
+
+
+def test_recorded_get_and_move_sessions() -> None:
+    (get,) = _fixture("dicom_find_get.pcap")
+    commands = [e.fields.get("command") for e in get if e.kind == "dimse"]
+    assert "C-GET-RQ" in commands and "C-GET-RSP" in commands
+    # C-GET brings the instances back as C-STORE requests from the SCP, on the same flow.
+    assert [e.direction for e in get if e.fields.get("command") == "C-STORE-RQ"] == [RESP, RESP]
+    assert get[0].fields["role_selection"]
+    final = [e for e in get if e.fields.get("command") == "C-GET-RSP"][-1]
+    assert final.fields["status_category"] == "success"
+    assert final.fields["completed_sub_operations"] == 2
+    move, sub = _fixture("dicom_move.pcap")
+    move_rq = next(e for e in move if e.fields.get("command") == "C-MOVE-RQ")
+    assert move_rq.fields["move_destination"] == "RAD_WS_01"
+    assert sub[0].fields["called_ae"] == "RAD_WS_01"
+    assert all(e.kind != "malformed" for e in move + sub)

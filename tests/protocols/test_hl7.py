@@ -80,7 +80,8 @@ def test_clinical_obx_value_sets_phi_but_device_only_obx_does_not() -> None:
     empty = parse_message((head + "OBX|1|NM|69985^MDC_DEV_PUMP_INFUS_MDS^MDC||\r").encode())
     assert with_value.phi is True
     assert empty.phi is False
-    assert empty.fields["device_codes"] == ["MDC_DEV_PUMP_INFUS_MDS"]
+    assert empty.fields["mdc_codes"] == ["MDC_DEV_PUMP_INFUS_MDS"]
+    assert with_value.fields["mdc_codes"] == ["MDC_PULS_OXIM_SAT_O2"]
 
 
 def test_prt_device_identifiers() -> None:
@@ -241,3 +242,37 @@ def test_tapirx_device_identifiers(corpus: Path) -> None:
         blob = json.dumps([e.to_json() for e in events])
         for needle in ("MOUSE", "MICKEY", "19281118", "123 Main", "135769", "ohtoodles"):
             assert needle not in blob, name
+
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "captures"
+
+
+def test_recorded_device_messages() -> None:
+    """The recorded pump (PRT) and monitor (OBX-18) ORU messages and their acks."""
+    by_sender: dict[str, list[ProtocolEvent]] = {}
+    for event in _events_of(FIXTURES / "hl7_oru_devices.pcap"):
+        assert event.kind == "message"
+        by_sender.setdefault(event.fields["sending_application"], []).append(event)
+    pump = [e for e in by_sender["PUMP3W014"] if e.fields["message_type"] == "ORU"]
+    monitor = [e for e in by_sender["MON3W012"] if e.fields["message_type"] == "ORU"]
+    assert pump and monitor
+    assert {"field": "PRT-10", "id": "Plum 360", "authority": "ICU Medical"} in pump[0].fields[
+        "device_ids"
+    ]
+    assert any(d["field"] == "PRT-16" for d in pump[0].fields["device_ids"])
+    assert "MDC_FLOW_FLUID_PUMP" in pump[0].fields["mdc_codes"]
+    assert monitor[0].fields["device_ids"][0]["field"] == "OBX-18"
+    assert all(e.phi for e in pump + monitor)
+    acks = by_sender["HL7_ENGINE"]
+    assert {e.fields["ack_code"] for e in acks} == {"AA"}
+    assert {e.fields["ack_control_id"] for e in acks} == {
+        e.fields["control_id"] for e in pump + monitor
+    }
+
+
+def test_recorded_split_segments_match_unsplit() -> None:
+    """Messages whose TCP segments cut MLLP frames anywhere read like whole ones."""
+    events = _events_of(FIXTURES / "hl7_split_segments.pcap")
+    assert [e.kind for e in events] == ["message"] * len(events)
+    assert {e.fields["message_type"] for e in events} == {"ORU", "ACK"}
+    assert all(not e.fields["truncated"] for e in events)

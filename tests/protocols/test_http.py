@@ -361,3 +361,26 @@ def test_basic_auth_flag_without_credentials(corpus: Path) -> None:
     blob = json.dumps([e.to_json() for e in events])
     for secret in ("dXNlcnJycnI6cGFzc3dvcmRkZGRk", "userrrrr", "passwordddd"):
         assert secret not in blob
+
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "captures"
+
+
+def test_recorded_fhir_session() -> None:
+    events = _http_events(FIXTURES / "fhir_http.pcap")
+    assert events and not any(e.kind == "malformed" for e in events)
+    requests = [e for e in events if e.kind == "request"]
+    responses = [e for e in events if e.kind == "response"]
+    assert len(requests) == len(responses)
+    assert {e.fields["fhir_resource"] for e in requests} >= {"Patient", "Observation", "Device"}
+    assert all(
+        "{id}" in e.fields["path"] for e in requests if e.fields["fhir_interaction"] == "read"
+    )
+    device = [e for e in events if e.fields["fhir_resource"] == "Device"]
+    assert device and not any(e.phi for e in device)
+    patient_ok = [
+        e for e in responses if e.fields["fhir_resource"] == "Patient" and e.fields["status"] == 200
+    ]
+    assert patient_ok and all(e.phi for e in patient_ok)
+    missing = [e for e in responses if e.fields["status"] == 404]
+    assert missing and not any(e.phi for e in missing)

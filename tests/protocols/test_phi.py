@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
+from corpus_streams import tcp_connections
 
 from medsentry.errors import ConfigError
+from medsentry.protocols.detect import ANALYZERS, guess_protocol
 from medsentry.protocols.phi import (
     catalogue,
     find_leaks,
@@ -58,3 +61,37 @@ def test_find_leaks() -> None:
     out = '{"name": "Doe   JOHN", "n": 1}'
     assert find_leaks(out, ["doe john", "Smith", "x"]) == ["doe john"]
     assert find_leaks(out.encode(), ["JOHN"]) == ["JOHN"]
+
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "captures"
+
+
+def test_recorded_fixtures_leak_no_planted_patient_string() -> None:
+    """Every HL7, DICOM and FHIR flow of the recorded fixtures, through detection and the
+    analyzers: the events carry PHI flags, never the planted patient strings."""
+    planted = json.loads((FIXTURES / "fake_phi.json").read_text())
+    assert len(planted) >= 10
+    seen: dict[str, int] = {}
+    flagged = 0
+    for pcap in sorted(FIXTURES.glob("*.pcap")):
+        for conn in tcp_connections(pcap):
+            orig = next((d for direction, d, _ in conn.chunks if direction == 0), b"")
+            resp = next((d for direction, d, _ in conn.chunks if direction == 1), b"")
+            name = guess_protocol(orig, resp, conn.orig[1], conn.resp[1])
+            if name not in ("hl7", "dicom", "http"):
+                continue
+            analyzer = ANALYZERS[name](f"{pcap.stem}")
+            events = []
+            for direction, data, ts in conn.chunks:
+                events += analyzer.feed(direction, data, ts)
+            events += analyzer.close(0.0)
+            seen[name] = seen.get(name, 0) + len(events)
+            flagged += sum(e.phi for e in events)
+            blob = json.dumps([e.to_json() for e in events])
+            assert find_leaks(blob, planted) == [], pcap.name
+            # The same check must be able to fail: the raw bytes do hold planted strings.
+            if any(e.phi for e in events):
+                raw = b"".join(d for _, d, _ in conn.chunks)
+                assert find_leaks(raw, planted), pcap.name
+    assert set(seen) == {"hl7", "dicom", "http"}
+    assert flagged > 20

@@ -1,10 +1,11 @@
 """HL7 v2 over MLLP: framing, message header, acknowledgements, device identifiers.
 
 MLLP wraps each message as ``0x0B <message> 0x1C 0x0D``. Events name the message
-(type, trigger, control id, applications, version), the acknowledgement (MSA) and the
-devices mentioned (PRT-10/16/20/22, OBX-18, MDC device codes in OBX-3). Patient values
-never leave this module: a message only sets ``phi`` when a patient-bearing segment or a
-clinical value is present.
+(type, trigger, control id, applications, version), the acknowledgement (MSA), the
+devices mentioned (PRT-10/16/20/22, OBX-18) and the IEEE 11073 (MDC) names of what OBX
+segments measure (``MDC_FLOW_FLUID_PUMP``: the kind of observation, never its value).
+Patient values never leave this module: a message only sets ``phi`` when a
+patient-bearing segment or a clinical value is present.
 """
 
 from __future__ import annotations
@@ -142,11 +143,11 @@ def parse_message(raw: bytes) -> ParsedMessage:
         "segments": ["MSH"],
         "segment_count": len(segments),
         "device_ids": [],
-        "device_codes": [],
+        "mdc_codes": [],
     }
     phi = False
     devices: list[dict[str, str]] = out["device_ids"]
-    codes: list[str] = out["device_codes"]
+    codes: list[str] = out["mdc_codes"]
     bad_ids = 0
     for seg in segments[1:]:
         sid = seg[:3]
@@ -170,7 +171,7 @@ def parse_message(raw: bytes) -> ParsedMessage:
         elif sid == "OBX":
             devices.extend(_entity_ids(_at(parts, 18), enc, "OBX-18"))
             code = safe_identifier(_component(_at(parts, 3), enc, 1), 64)
-            if code.startswith("MDC_DEV_") and code not in codes and len(codes) < MAX_DEVICE_IDS:
+            if code.startswith("MDC_") and code not in codes and len(codes) < MAX_DEVICE_IDS:
                 codes.append(code)
     unique: list[dict[str, str]] = []
     for item in devices:
