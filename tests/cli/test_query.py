@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from medsentry.cli import _register, app, main
+import medsentry.cli.query  # noqa: F401  (registers devices and flows on the app)
+from medsentry.cli import app, main
 from medsentry.cli.query import iso_time, parse_time
 from medsentry.flows.record import FlowRecord
 from medsentry.inventory.device import Device
 from medsentry.store import repository as repo
 from medsentry.store.db import Store
 
-_register()
 WIDE = {"COLUMNS": "300"}  # keep Rich from wrapping table cells in the captured output
 
 PUMP = Device(
