@@ -24,6 +24,12 @@ LINKTYPE_LINUX_SLL2 = 276
 LINKTYPE_IEEE802_11 = 105
 LINKTYPE_IEEE802_11_RADIOTAP = 127
 
+Buffer = bytes | bytearray | memoryview
+
+# Zero bytes readers leave after a batch's last packet, so vectorised header reads that
+# run past a truncated packet stay inside the buffer (see decode.packets).
+READ_SLACK = 512
+
 SUPPORTED_LINKTYPES = frozenset(
     {
         LINKTYPE_NULL,
@@ -63,7 +69,7 @@ class PacketBatch:
     chunk they were read from); packet ``i`` is ``data[offset[i] : offset[i] + caplen[i]]``.
     """
 
-    data: bytes
+    data: Buffer
     ts: npt.NDArray[np.float64]  # seconds since the epoch
     offset: npt.NDArray[np.int64]  # start of each packet in ``data``
     caplen: npt.NDArray[np.int32]  # bytes captured
@@ -76,7 +82,7 @@ class PacketBatch:
 
     def packet(self, i: int) -> bytes:
         start = int(self.offset[i])
-        return self.data[start : start + int(self.caplen[i])]
+        return bytes(self.data[start : start + int(self.caplen[i])])
 
     @property
     def nbytes(self) -> int:
@@ -108,7 +114,7 @@ class PacketBatch:
             else np.asarray(linktype, np.uint16)
         )
         return PacketBatch(
-            data=b"".join(packets),
+            data=b"".join(packets) + bytes(READ_SLACK),
             ts=np.asarray(ts, np.float64),
             offset=offsets,
             caplen=lengths.astype(np.int32),

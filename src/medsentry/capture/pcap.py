@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from medsentry.capture.batch import PacketBatch
+from medsentry.capture.batch import READ_SLACK, Buffer, PacketBatch
 from medsentry.capture.stream import ByteSource
 from medsentry.errors import CaptureError
 
@@ -30,7 +30,7 @@ MAX_RECORD = 1 << 20
 
 
 def frame_records(
-    buf: bytes, start: int, end: int, order: str
+    buf: Buffer, start: int, end: int, order: str
 ) -> tuple[array[int], int, str | None]:
     """Offsets of the complete records in ``buf[start:end]``.
 
@@ -54,7 +54,7 @@ def frame_records(
 
 
 def batch_from_records(
-    buf: bytes, offsets: array[int], order: str, tick: float, linktype: int, first_index: int
+    buf: Buffer, offsets: array[int], order: str, tick: float, linktype: int, first_index: int
 ) -> PacketBatch:
     """Gather the header fields of framed records into a batch."""
     rec = np.frombuffer(offsets, dtype=np.int64) if len(offsets) else np.zeros(0, np.int64)
@@ -99,11 +99,11 @@ class PcapReader:
         carry = b""
         base = GLOBAL_HEADER  # file offset of carry[0]
         while True:
-            chunk = self.source.read(self.chunk_size)
-            buf = carry + chunk if carry else chunk
-            if not buf:
+            buf, size = self.source.read_after(carry, self.chunk_size, READ_SLACK)
+            chunk = size > len(carry)
+            if not size:
                 return
-            offsets, stop, error = frame_records(buf, 0, len(buf), self.order)
+            offsets, stop, error = frame_records(buf, 0, size, self.order)
             if offsets:
                 yield batch_from_records(
                     buf, offsets, self.order, self.tick, self.linktype, self.packets
@@ -111,7 +111,7 @@ class PcapReader:
                 self.packets += len(offsets)
             if error:
                 raise CaptureError(self.source.name, base + stop, error, self.packets)
-            carry = buf[stop:]
+            carry = bytes(buf[stop:size])
             base += stop
             if not chunk:
                 if carry:

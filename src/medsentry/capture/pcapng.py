@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from medsentry.capture.batch import PacketBatch
+from medsentry.capture.batch import READ_SLACK, Buffer, PacketBatch
 from medsentry.capture.stream import ByteSource
 from medsentry.errors import CaptureError
 
@@ -39,7 +39,7 @@ class Interface:
     ts_offset: int = 0  # seconds added to every timestamp
 
 
-def parse_options(body: bytes, order: str) -> dict[int, bytes]:
+def parse_options(body: Buffer, order: str) -> dict[int, bytes]:
     """Options of a block body (code -> first value), tolerant of a truncated list."""
     options: dict[int, bytes] = {}
     pos = 0
@@ -48,13 +48,13 @@ def parse_options(body: bytes, order: str) -> dict[int, bytes]:
         code, length = head.unpack_from(body, pos)
         if code == OPT_END:
             break
-        value = body[pos + 4 : pos + 4 + length]
+        value = bytes(body[pos + 4 : pos + 4 + length])
         options.setdefault(code, value)
         pos += 4 + ((length + 3) & ~3)
     return options
 
 
-def interface_from_idb(body: bytes, order: str) -> Interface:
+def interface_from_idb(body: Buffer, order: str) -> Interface:
     linktype, _reserved, snaplen = struct.unpack_from(order + "HHI", body, 0)
     iface = Interface(linktype=linktype, snaplen=snaplen)
     options = parse_options(body[8:], order)
@@ -79,7 +79,7 @@ class PcapngReader:
         self.packets = 0
         self.last_ts = 0.0  # for Simple Packet Blocks, which carry no timestamp
 
-    def _section_order(self, buf: bytes, pos: int) -> str:
+    def _section_order(self, buf: Buffer, pos: int) -> str:
         magic = buf[pos + 8 : pos + 12]
         if magic == struct.pack("<I", BYTE_ORDER_MAGIC):
             return "<"
@@ -91,10 +91,11 @@ class PcapngReader:
         carry = b""
         self.source_base = 0  # stream offset of carry[0]
         while True:
-            chunk = self.source.read(self.chunk_size)
-            buf = carry + chunk if carry else chunk
-            if not buf:
+            data, size = self.source.read_after(carry, self.chunk_size, READ_SLACK)
+            chunk = size > len(carry)
+            if not size:
                 return
+            buf = memoryview(data)[:size]
             while True:
                 stop, batch, error, new_section = self._frame(buf)
                 if batch is not None and len(batch):
@@ -109,7 +110,7 @@ class PcapngReader:
                 self.source_base += stop
                 if not new_section:
                     break
-            carry = buf
+            carry = bytes(buf)
             if not chunk:
                 if carry:
                     raise CaptureError(
@@ -120,7 +121,7 @@ class PcapngReader:
                     )
                 return
 
-    def _frame(self, buf: bytes) -> tuple[int, PacketBatch | None, str | None, bool]:
+    def _frame(self, buf: Buffer) -> tuple[int, PacketBatch | None, str | None, bool]:
         """Frame complete blocks of ``buf``.
 
         Returns (stop offset, packets, error, stopped at a new section). Framing stops
@@ -184,7 +185,7 @@ class PcapngReader:
         return pos, batch, error, new_section
 
     def _simple_packet(
-        self, buf: bytes, pos: int, blen: int, btype: int, order: str
+        self, buf: Buffer, pos: int, blen: int, btype: int, order: str
     ) -> tuple[int, float, int, int, int] | None:
         if not self.interfaces:
             return None
@@ -202,7 +203,7 @@ class PcapngReader:
 
     def _assemble(
         self,
-        buf: bytes,
+        buf: Buffer,
         epb: array[int],
         epb_order: list[tuple[int, str]],
         extra: list[tuple[int, float, int, int, int]],
@@ -262,7 +263,7 @@ class PcapngReader:
 
     def _merge_extra(
         self,
-        buf: bytes,
+        buf: Buffer,
         data_off: np.ndarray,
         ts: np.ndarray,
         caplen: np.ndarray,

@@ -52,6 +52,28 @@ class ByteSource:
         self.position += len(data)
         return data
 
+    def read_after(self, head: bytes, n: int, slack: int) -> tuple[bytearray, int]:
+        """A fresh buffer holding ``head`` then up to ``n`` new bytes, followed by ``slack``
+        zero bytes; returns (buffer, bytes of data in it). One copy, no concatenation."""
+        buf = bytearray(len(head) + n + slack)
+        buf[: len(head)] = head
+        view = memoryview(buf)
+        filled = len(head)
+        try:
+            while filled < len(head) + n:
+                got = self._stream.readinto(view[filled : len(head) + n])  # type: ignore[union-attr]
+                if not got:
+                    break
+                filled += got
+        except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as exc:
+            raise CaptureError(
+                self.name, self.position, f"compressed data is corrupt or truncated ({exc})"
+            ) from exc
+        finally:
+            view.release()
+        self.position += filled - len(head)
+        return buf, filled
+
     def read_exact(self, n: int) -> bytes:
         """Up to ``n`` bytes, fewer only at end of file."""
         parts = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
@@ -11,6 +12,7 @@ IPV4_MAPPED_HI = 0
 IPV4_MAPPED_PREFIX = 0x0000FFFF00000000
 
 
+@lru_cache(maxsize=1 << 17)
 def ip_text(hi: int, lo: int) -> str:
     """One address from its two 64-bit words (IPv4 is stored IPv4-mapped)."""
     if hi == IPV4_MAPPED_HI and (lo >> 32) == 0xFFFF:
@@ -22,12 +24,17 @@ def ip_texts(hi: npt.NDArray[np.uint64], lo: npt.NDArray[np.uint64]) -> list[str
     """Many addresses at once; each distinct address is formatted a single time."""
     if not len(hi):
         return []
-    pairs = np.stack([hi, lo], axis=1)
-    uniq, inverse = np.unique(pairs, axis=0, return_inverse=True)
-    names = [ip_text(int(h), int(low)) for h, low in uniq.tolist()]
+    if not hi.any():  # all IPv4 (the usual case): one word identifies the address
+        uniq, inverse = np.unique(lo, return_inverse=True)
+        names = [ip_text(0, low) for low in uniq.tolist()]
+    else:
+        pairs = np.stack([hi, lo], axis=1)
+        uniq, inverse = np.unique(pairs, axis=0, return_inverse=True)
+        names = [ip_text(int(h), int(low)) for h, low in uniq.tolist()]
     return [names[k] for k in inverse.reshape(-1).tolist()]
 
 
+@lru_cache(maxsize=1 << 16)
 def mac_text(value: int) -> str:
     raw = value.to_bytes(6, "big")
     return ":".join(f"{b:02x}" for b in raw)

@@ -92,4 +92,4 @@ class DecodedBatch:
 
     def payload(self, i: int) -> bytes:
         start = int(self.payload_off[i])
-        return self.batch.data[start : start + int(self.payload_len[i])]
+        return bytes(self.batch.data[start : start + int(self.payload_len[i])])

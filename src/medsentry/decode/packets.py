@@ -19,6 +19,7 @@ from medsentry.capture.batch import (
     LINKTYPE_LOOP,
     LINKTYPE_NULL,
     LINKTYPE_RAW,
+    READ_SLACK,
     PacketBatch,
 )
 from medsentry.decode.columns import (
@@ -47,14 +48,22 @@ IPV6_FRAGMENT = 44
 
 
 class _Gather:
-    """Bounds-safe byte gathers from one batch buffer."""
+    """Byte gathers from one batch buffer (padded so header reads never overrun)."""
 
-    def __init__(self, data: bytes) -> None:
-        self.u8 = np.frombuffer(data, dtype=np.uint8) if data else np.zeros(1, np.uint8)
+    def __init__(self, data: bytes | bytearray | memoryview, end: int) -> None:
+        # Header offsets computed from a packet's own fields reach at most ~200 bytes past
+        # its start, so with READ_SLACK bytes after the last packet no read overruns.
+        if len(data) < end + READ_SLACK:
+            data = bytes(data[:end]) + bytes(READ_SLACK)
+        self.u8 = np.frombuffer(data, dtype=np.uint8)
         self.last = len(self.u8) - 1
 
     def u8_at(self, pos: I64) -> npt.NDArray[np.uint8]:
-        return self.u8[np.clip(pos, 0, self.last)]
+        return self.u8[pos]
+
+    def clipped(self, pos: I64) -> I64:
+        """Positions from untrusted lengths (IPv6 extension chains) kept in bounds."""
+        return np.clip(pos, 0, self.last)
 
     def be(self, pos: I64, width: int) -> U64:
         """Big-endian unsigned integers of ``width`` bytes at each position."""
@@ -73,9 +82,9 @@ class _Gather:
 def decode_batch(batch: PacketBatch) -> DecodedBatch:
     """Decode every packet of ``batch`` into header columns."""
     n = len(batch)
-    g = _Gather(batch.data)
     start = batch.offset
     end = start + batch.caplen.astype(np.int64)
+    g = _Gather(batch.data, int(end.max()) if n else 0)
     lt = batch.linktype
 
     eth_src = np.zeros(n, np.uint64)
@@ -304,6 +313,7 @@ def _ipv6(
     is_frag = np.zeros(len(idx), bool)
     e = end[idx]
     for _ in range(6):  # walk a bounded number of extension headers
+        pos = np.minimum(g.clipped(pos), e)
         ext = np.isin(nxt, IPV6_EXT_HEADERS) & (e - pos >= 8)
         fr = (nxt == IPV6_FRAGMENT) & (e - pos >= 8)
         if not (ext.any() or fr.any()):

@@ -97,6 +97,8 @@ class FlowColumns:
     ev_ts: F64  # (n, 2, N_EV): first time each history event was seen, inf if never
     l2: npt.NDArray[np.uint64]  # (n, 2): MAC of each side (0 if none)
     vlan: npt.NDArray[np.uint16]
+    # Whether later stages inspect this flow's payload: 0 undecided, 1 yes, 2 no.
+    inspect: npt.NDArray[np.int8]
 
     @staticmethod
     def allocate(n: int) -> FlowColumns:
@@ -120,6 +122,7 @@ class FlowColumns:
             ev_ts=np.full((n, 2, N_EV), np.inf),
             l2=np.zeros((n, 2), np.uint64),
             vlan=np.zeros(n, np.uint16),
+            inspect=np.zeros(n, np.int8),
         )
 
     def __len__(self) -> int:
@@ -400,6 +403,7 @@ class FlowTable:
         c.ev_ts[slots] = np.inf
         c.l2[slots] = 0
         c.vlan[slots] = d.vlan[i]
+        c.inspect[slots] = 0
         with np.errstate(over="ignore"):
             c.uid[slots] = mix64(pk.key[j] ^ ts.view(np.uint64))
 
