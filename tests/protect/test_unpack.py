@@ -15,6 +15,7 @@ import pytest
 
 from medsentry.protect.errors import DecompressionBombError, UnsafePathError
 from medsentry.protect.unpack import Unpacked, Unpacker, UnpackLimits
+from tests.protect.conftest import run_cli
 
 
 def _unpack(tmp_path: Path, source: Path, limits: UnpackLimits | None = None) -> Unpacked:
@@ -224,3 +225,18 @@ def test_unreadable_and_unsupported_containers_are_reported(tmp_path: Path) -> N
     # Both are still analysed as raw files, and the input folder is left untouched.
     assert {"broken.tar.gz", "archive.7z", "plain.txt"} <= {f.location for f in result.files}
     assert sorted(p.name for p in folder.iterdir()) == ["archive.7z", "broken.tar.gz", "plain.txt"]
+
+
+def test_cli_refuses_bombs_and_traversal_with_a_clear_message(tmp_path: Path) -> None:
+    bomb = tmp_path / "update.zip"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("zeros.img", b"\x00" * (40 << 20))
+    result = run_cli("firmware", "scan", str(bomb))
+    assert result.exit_code != 0
+    assert isinstance(result.exception, DecompressionBombError)
+    assert str(result.exception).startswith("update.zip: refused: ")
+    traversal = tmp_path / "evil.tar"
+    _traversal_tar(traversal)
+    result = run_cli("firmware", "scan", str(traversal))
+    assert isinstance(result.exception, UnsafePathError)
+    assert "path traversal" in str(result.exception)

@@ -163,6 +163,9 @@ def update_init(
     )
 
 
+_KEY_HELP = "Extra private key(s) for this operation, e.g. offline root or targets keys."
+
+
 @update_app.command("add")
 def update_add(
     repo: Annotated[Path, typer.Argument(help="Repository folder.")],
@@ -171,13 +174,14 @@ def update_add(
     version: Annotated[
         str | None, typer.Option(help="Software version; devices refuse to install an older one.")
     ] = None,
+    key: Annotated[list[Path] | None, typer.Option(help=_KEY_HELP)] = None,
     keys: Annotated[Path | None, typer.Option(help="Key folder (default: REPO-keys).")] = None,
 ) -> None:
     """Publish FILE: new signed targets, snapshot and timestamp metadata."""
     from medsentry.protect.updates.repository import UpdateRepository
 
     info = UpdateRepository(repo, keys).add_target(
-        file, name, {"version": version} if version else None
+        file, name, {"version": version} if version else None, extra_keys=key
     )
     typer.echo(f"published {info.path} ({info.length} bytes, sha256 {info.hashes['sha256']})")
 
@@ -185,30 +189,19 @@ def update_add(
 @update_app.command("sign")
 def update_sign(
     repo: Annotated[Path, typer.Argument(help="Repository folder.")],
-    role: Annotated[str, typer.Option(help="Role to sign: root, targets, snapshot or timestamp.")],
-    key: Annotated[
-        list[Path] | None, typer.Option(help="Extra private key(s), e.g. offline root keys.")
+    role: Annotated[str, typer.Option(help="root, targets, snapshot or timestamp.")],
+    key: Annotated[list[Path] | None, typer.Option(help=_KEY_HELP)] = None,
+    expires_days: Annotated[
+        float | None, typer.Option(help="Lifetime of the new version (default per role).")
     ] = None,
-    refresh: Annotated[
-        bool, typer.Option(help="Publish a new timestamp with fresh expiry (run this regularly).")
-    ] = False,
     keys: Annotated[Path | None, typer.Option(help="Key folder (default: REPO-keys).")] = None,
 ) -> None:
-    """Add signatures to ROLE's current metadata, or refresh the timestamp."""
+    """Publish a new signed version of ROLE with fresh expiry (sign timestamp regularly)."""
     from medsentry.protect.updates.repository import UpdateRepository
 
-    if key is None:
-        key = []
-    repository = UpdateRepository(repo, keys)
-    if refresh:
-        if role != "timestamp":
-            raise typer.BadParameter("--refresh applies to --role timestamp")
-        typer.echo(f"timestamp version {repository.refresh_timestamp()} published")
-        return
-    if not key:
-        raise typer.BadParameter("give at least one --key to sign with (or --refresh)")
-    count = repository.sign(role, key)
-    typer.echo(f"{role} now carries {count} signature(s)")
+    lifetime = timedelta(days=expires_days) if expires_days is not None else None
+    version = UpdateRepository(repo, keys).sign(role, key, lifetime)
+    typer.echo(f"{role} version {version} signed and published")
 
 
 @update_app.command("rotate")
@@ -217,12 +210,13 @@ def update_rotate(
     role: Annotated[str, typer.Option(help="Role whose keys are replaced.")],
     new_keys: Annotated[int, typer.Option(help="Number of new keys.")] = 1,
     threshold: Annotated[int, typer.Option(help="Signatures required with the new keys.")] = 1,
+    key: Annotated[list[Path] | None, typer.Option(help=_KEY_HELP)] = None,
     keys: Annotated[Path | None, typer.Option(help="Key folder (default: REPO-keys).")] = None,
 ) -> None:
     """Replace ROLE's keys in a new root version (old keys revoked)."""
     from medsentry.protect.updates.repository import UpdateRepository
 
-    root = UpdateRepository(repo, keys).rotate(role, new_keys, threshold)
+    root = UpdateRepository(repo, keys).rotate(role, new_keys, threshold, extra_keys=key)
     typer.echo(f"root version {root.version}: {role} now uses {new_keys} new key(s)")
 
 

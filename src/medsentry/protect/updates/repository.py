@@ -12,6 +12,7 @@ the folder (offline keys can be added one at a time with :meth:`UpdateRepository
 
 from __future__ import annotations
 
+import copy
 import re
 import shutil
 from dataclasses import dataclass
@@ -252,11 +253,20 @@ class UpdateRepository:
 
     # -- operations --------------------------------------------------------------------
 
+    def signers(self, extra_keys: list[Path] | None = None) -> dict[str, CryptoSigner]:
+        """Keys of the key folder plus offline keys given for this operation."""
+        signers = load_keystore(self.keys_dir)
+        for path in extra_keys or []:
+            signer = load_signer(path)
+            signers[signer.public_key.keyid] = signer
+        return signers
+
     def add_target(
         self,
         file: Path,
         name: str | None = None,
         custom: dict[str, Any] | None = None,
+        extra_keys: list[Path] | None = None,
         timestamp_lifetime: timedelta | None = None,
     ) -> TargetFile:
         """Publish ``file`` as target ``name``: new targets, snapshot and timestamp versions."""
@@ -265,111 +275,133 @@ class UpdateRepository:
             raise UpdateRepoError(f"{name!r}: target names are relative paths of [A-Za-z0-9._+-]")
         if not file.is_file():
             raise UpdateRepoError(f"{file}: not a file")
+        signers = self.signers(extra_keys)
         info = TargetFile.from_file(name, str(file), ["sha256"])
         if custom:
             info.unrecognized_fields["custom"] = custom
+        targets = self._typed("targets", Targets)
+        targets.signed.targets[name] = info
+        self._bump(targets, "targets", None)
+        self._sign(targets, "targets", self.root, signers)  # fails before anything is written
+
         digest = info.hashes["sha256"]
         folder, _, base = name.rpartition("/")
         destination = self.targets_dir / folder / f"{digest}.{base}"
         destination.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(file, destination)
-
-        signers = load_keystore(self.keys_dir)
-        targets = self._typed("targets", Targets)
-        targets.signed.targets[name] = info
-        self._bump(targets, "targets", None)
-        self._sign(targets, "targets", self.root, signers)
         self._write(targets, "targets")
         self._publish_snapshot(signers, timestamp_lifetime)
         return info
 
-    def refresh_timestamp(self, lifetime: timedelta | None = None) -> int:
-        """A new timestamp version with fresh expiry (run this from a scheduler)."""
-        self._publish_timestamp(load_keystore(self.keys_dir), lifetime)
-        return int(self.load("timestamp").signed.version)
+    def sign(
+        self,
+        role: str,
+        extra_keys: list[Path] | None = None,
+        lifetime: timedelta | None = None,
+    ) -> int:
+        """Publish a new version of ``role`` with fresh expiry, signed by the available keys.
 
-    def sign(self, role: str, key_files: list[Path]) -> int:
-        """Add signatures from extra (offline) keys to the current version of ``role``."""
+        ``sign timestamp`` is the regular refresh; ``sign root`` extends the root (its offline
+        keys passed as ``extra_keys``); targets and snapshot cascade to what depends on them.
+        Returns the new version.
+        """
         if role not in ROLES:
             raise UpdateRepoError(f"{role!r} is not a role; use one of {', '.join(ROLES)}")
-        md = self.load(role)
-        authorised = set(self.root.roles[role].keyids)
-        if role == "root" and md.signed.version > 1:
-            # A new root must also satisfy the previous root's keys and threshold.
-            authorised |= set(self.load("root", md.signed.version - 1).signed.roles["root"].keyids)
-        present = set(md.signatures)
-        for path in key_files:
-            signer = load_signer(path)
-            keyid = signer.public_key.keyid
-            if keyid not in authorised:
-                raise UpdateRepoError(f"{path}: this key is not authorised to sign {role}")
-            if keyid not in present:
-                md.sign(signer, append=True)
-        self._write(md, role)
-        return len(md.signatures)
+        signers = self.signers(extra_keys)
+        if role == "root":
+            root_md = self._typed("root", Root)
+            previous = copy.deepcopy(cast(Root, root_md.signed))
+            self._bump(root_md, "root", lifetime)
+            self._sign_root(root_md, previous, signers)
+            self._write(root_md, "root")
+        elif role == "targets":
+            targets = self._typed("targets", Targets)
+            self._bump(targets, "targets", lifetime)
+            self._sign(targets, "targets", self.root, signers)
+            self._write(targets, "targets")
+            self._publish_snapshot(signers, None)
+        elif role == "snapshot":
+            self._publish_snapshot(signers, None)
+        else:
+            self._publish_timestamp(signers, lifetime)
+        return int(self.load(role).signed.version)
+
+    def _sign_root(
+        self, root_md: Metadata[Any], previous: Root, signers: dict[str, CryptoSigner]
+    ) -> None:
+        """A new root must satisfy both the previous root's keys and its own."""
+        root = cast(Root, root_md.signed)
+        root_md.signatures.clear()
+        for keyid in set(previous.roles["root"].keyids) | set(root.roles["root"].keyids):
+            if keyid in signers:
+                root_md.sign(signers[keyid], append=True)
+        for check in (previous, root):
+            try:
+                check.verify_delegate("root", root_md.signed_bytes, root_md.signatures)
+            except UnsignedMetadataError as exc:
+                raise UpdateRepoError(
+                    "the new root lacks signatures from the root keys; pass the offline root "
+                    "keys with --key"
+                ) from exc
 
     def rotate(
         self,
         role: str,
         new_keys: int = 1,
         threshold: int | None = None,
+        extra_keys: list[Path] | None = None,
         root_lifetime: timedelta | None = None,
     ) -> Root:
         """Replace the keys of ``role`` in a new root version; old keys are revoked.
 
-        The new root is signed by the current root keys (so clients can follow the chain)
-        and, when the root keys themselves change, by the new ones too. The revoked private
-        keys are moved to ``<keys>/revoked``.
+        The new root is signed by the current root keys (so devices can follow the chain)
+        and, when the root keys themselves change, by the new ones too. Revoked private keys
+        are moved to ``<keys>/revoked``.
         """
         if role not in ROLES:
             raise UpdateRepoError(f"{role!r} is not a role; use one of {', '.join(ROLES)}")
         threshold = threshold or 1
         if not 1 <= threshold <= new_keys:
             raise UpdateRepoError(f"threshold {threshold} needs between 1 and {new_keys} keys")
-        old_signers = load_keystore(self.keys_dir)
+        signers = self.signers(extra_keys)
         root_md = self._typed("root", Root)
-        old_root = Root.from_dict(root_md.signed.to_dict())
-        root = root_md.signed
+        previous = copy.deepcopy(cast(Root, root_md.signed))  # to_dict shares lists
+        root = cast(Root, root_md.signed)
         old_keyids = list(root.roles[role].keyids)
         next_version = root.version + 1
-        new_signers = {}
-        for index in range(1, new_keys + 1):
-            signer = generate_key(self.keys_dir / f"{role}-v{next_version}-{index}.pem")
-            new_signers[signer.public_key.keyid] = signer
-            root.add_key(signer.public_key, role)
-        for keyid in old_keyids:
-            root.revoke_key(keyid, role)
-        root.roles[role].threshold = threshold
-        self._bump(root_md, "root", root_lifetime)
-
-        root_md.signatures.clear()
-        signers = {**old_signers, **new_signers}
-        for keyid in set(old_root.roles["root"].keyids) | set(root.roles["root"].keyids):
-            if keyid in signers:
-                root_md.sign(signers[keyid], append=True)
-        for check_root in (old_root, root):
-            try:
-                check_root.verify_delegate("root", root_md.signed_bytes, root_md.signatures)
-            except UnsignedMetadataError as exc:
-                raise UpdateRepoError(
-                    "the new root lacks signatures from the offline root keys; add them with "
-                    "`medsentry update sign --role root --key ...` before publishing"
-                ) from exc
+        created: list[Path] = []
+        try:
+            for index in range(1, new_keys + 1):
+                path = self.keys_dir / f"{role}-v{next_version}-{index}.pem"
+                signer = generate_key(path)
+                created.append(path)
+                signers[signer.public_key.keyid] = signer
+                root.add_key(signer.public_key, role)
+            for keyid in old_keyids:
+                root.revoke_key(keyid, role)
+            root.roles[role].threshold = threshold
+            self._bump(root_md, "root", root_lifetime)
+            self._sign_root(root_md, previous, signers)
+        except UpdateRepoError:
+            for path in created:  # nothing was published: drop the unused new keys
+                path.unlink(missing_ok=True)
+                public_path(path).unlink(missing_ok=True)
+            raise
         self._write(root_md, "root")
         self._retire_keys(old_keyids)
 
         # Re-sign the rotated role (and what depends on it) with its new keys.
-        remaining = load_keystore(self.keys_dir)
+        current = self.signers(extra_keys)
         if role == "targets":
             targets = self._typed("targets", Targets)
             self._bump(targets, "targets", None)
-            self._sign(targets, "targets", root, remaining)
+            self._sign(targets, "targets", root, current)
             self._write(targets, "targets")
-            self._publish_snapshot(remaining, None)
+            self._publish_snapshot(current, None)
         elif role == "snapshot":
-            self._publish_snapshot(remaining, None)
+            self._publish_snapshot(current, None)
         elif role == "timestamp":
-            self._publish_timestamp(remaining, None)
+            self._publish_timestamp(current, None)
         return root
 
     def _retire_keys(self, keyids: list[str]) -> None:
