@@ -111,6 +111,12 @@ class VexStatement:
     action: str | None = None  # action statement for affected
     timestamp: datetime | None = None
     source: str | None = None  # document id / file the statement came from
+    # The source format's own words, kept so a re-export says exactly what was imported
+    # (CycloneDX has finer states and justifications than CSAF/OpenVEX).
+    native_state: str | None = None
+    native_justification: str | None = None
+    # (version or vers range, status) pairs when the statement covers only some versions.
+    versions: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

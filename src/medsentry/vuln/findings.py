@@ -1,0 +1,655 @@
+"""Findings: stored components matched against stored advisories, triaged with an audit trail.
+
+A finding is one (component, advisory, vulnerability). Matching creates findings for
+products an advisory lists as affected or under investigation; re-running it refreshes the
+evidence and keeps every human decision. When a newer advisory revision lists the matched
+product as fixed or not affected, a finding the matcher opened is moved accordingly (and the
+move is audited); findings a person triaged are left as they are.
+
+Every state change appends a ``finding_audit`` row (who, when, old → new, why); the database
+refuses to change or delete those rows.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from medsentry.errors import InputError
+from medsentry.store.models.core import DeviceRow
+from medsentry.store.models.vuln import (
+    AdvisoryRow,
+    AffectedProductRow,
+    ComponentRow,
+    EpssRow,
+    FindingAuditRow,
+    FindingRow,
+    KevRow,
+    SbomRow,
+)
+from medsentry.vuln.model import (
+    AffectedProduct,
+    Component,
+    FindingState,
+    Justification,
+    Match,
+    ProductStatus,
+    VexStatement,
+)
+from medsentry.vuln.repository import affected_from_row
+
+MATCHER = "medsentry-matcher"
+_OPENING = {
+    ProductStatus.KNOWN_AFFECTED: FindingState.AFFECTED,
+    ProductStatus.UNDER_INVESTIGATION: FindingState.UNDER_INVESTIGATION,
+}
+_CLOSING = {
+    ProductStatus.FIXED: FindingState.FIXED,
+    ProductStatus.KNOWN_NOT_AFFECTED: FindingState.NOT_AFFECTED,
+}
+_STATUS_RANK = {
+    ProductStatus.KNOWN_AFFECTED: 0,
+    ProductStatus.UNDER_INVESTIGATION: 1,
+    ProductStatus.FIXED: 2,
+    ProductStatus.KNOWN_NOT_AFFECTED: 3,
+    ProductStatus.RECOMMENDED: 4,
+}
+
+
+@dataclass
+class MatchRun:
+    components: int = 0
+    products: int = 0
+    matches: int = 0
+    new: int = 0
+    refreshed: int = 0
+    closed: int = 0  # moved to fixed / not_affected by a newer advisory
+    by_method: dict[str, int] = field(default_factory=dict)
+
+
+def _audit(
+    session: Session,
+    finding: FindingRow,
+    *,
+    old: str | None,
+    new: str,
+    actor: str,
+    origin: str,
+    justification: str | None = None,
+    comment: str | None = None,
+    key: str | None = None,
+) -> None:
+    session.add(
+        FindingAuditRow(
+            finding_id=finding.id,
+            finding_key=key or _key_text(finding),
+            actor=actor,
+            at=time.time(),
+            old_state=old,
+            new_state=new,
+            justification=justification,
+            comment=comment,
+            origin=origin,
+        )
+    )
+
+
+def _key_text(f: FindingRow) -> str:
+    comp = f.component
+    what = comp.purl or f"{comp.name} {comp.version or ''}".strip() if comp else "?"
+    return f"{f.vuln_id} in {what} ({f.advisory_source}:{f.advisory_id})"[:1024]
+
+
+# --------------------------------------------------------------------------- matching
+
+
+def _components(session: Session, sbom_ids: Sequence[int] | None) -> list[Component]:
+    query = select(ComponentRow)
+    if sbom_ids:
+        query = query.where(ComponentRow.sbom_id.in_(list(sbom_ids)))
+    out = []
+    for row in session.scalars(query):
+        # The matcher reports component_ref: use the row id so results map straight back.
+        out.append(
+            Component(
+                ref=str(row.id),
+                name=row.name,
+                version=row.version,
+                purl=row.purl,
+                cpes=tuple(row.cpes or ()),
+                supplier=row.supplier,
+                author=row.author,
+                group=row.group,
+                type=row.type,
+            )
+        )
+    return out
+
+
+def _products(
+    session: Session,
+) -> tuple[list[tuple[str, AffectedProduct]], dict[int, tuple[str, str]]]:
+    rows = session.execute(
+        select(AffectedProductRow, AdvisoryRow.source, AdvisoryRow.advisory_id).join(
+            AdvisoryRow, AffectedProductRow.advisory_pk == AdvisoryRow.id
+        )
+    ).all()
+    pairs: list[tuple[str, AffectedProduct]] = []
+    owner: dict[int, tuple[str, str]] = {}
+    for row, source, advisory_id in rows:
+        product = affected_from_row(row)
+        pairs.append((advisory_id, product))
+        owner[id(product)] = (source, advisory_id)
+    return pairs, owner
+
+
+def match_and_store(
+    session: Session,
+    *,
+    sbom_ids: Sequence[int] | None = None,
+    match_unversioned: bool = False,
+) -> MatchRun:
+    """Match stored components (of ``sbom_ids``, or all) against every stored advisory."""
+    from medsentry.vuln.match.engine import Matcher
+
+    run = MatchRun()
+    components = _components(session, sbom_ids)
+    pairs, owner = _products(session)
+    run.components, run.products = len(components), len(pairs)
+    if not components or not pairs:
+        return run
+    matcher = Matcher(
+        pairs,
+        statuses=(*_OPENING, *_CLOSING),
+        match_unversioned=match_unversioned,
+    )
+    best: dict[tuple[int, str, str, str], Match] = {}
+    for match in matcher.match(components):
+        source, advisory_id = owner[id(match.product)]
+        run.matches += 1
+        vulns = match.product.cves or (advisory_id,)
+        for vuln_id in vulns:
+            key = (int(match.component_ref), source, advisory_id, vuln_id)
+            held = best.get(key)
+            if held is None or _better(match, held):
+                best[key] = match
+    _store_matches(session, best, run)
+    return run
+
+
+def _better(a: Match, b: Match) -> bool:
+    ra, rb = _STATUS_RANK[a.product.status], _STATUS_RANK[b.product.status]
+    return (ra, -a.confidence) < (rb, -b.confidence)
+
+
+def _store_matches(
+    session: Session, best: dict[tuple[int, str, str, str], Match], run: MatchRun
+) -> None:
+    now = time.time()
+    comp_ids = sorted({k[0] for k in best})
+    existing: dict[tuple[int, str, str, str], FindingRow] = {}
+    for start in range(0, len(comp_ids), 500):
+        chunk = comp_ids[start : start + 500]
+        for row in session.scalars(select(FindingRow).where(FindingRow.component_id.in_(chunk))):
+            existing[(row.component_id, row.advisory_source, row.advisory_id, row.vuln_id)] = row
+    human = _human_triaged(session, [f.id for f in existing.values()])
+    enrichment = _enrichment(session, {k[3] for k in best}, {(k[1], k[2]) for k in best})
+    for key, match in best.items():
+        status = match.product.status
+        method = match.method.value
+        run.by_method[method] = run.by_method.get(method, 0) + 1
+        held = existing.get(key)
+        if held is None:
+            state = _OPENING.get(status)
+            if state is None:
+                continue  # fixed / not affected and never reported: nothing to say
+            row = FindingRow(
+                component_id=key[0],
+                advisory_source=key[1],
+                advisory_id=key[2],
+                vuln_id=key[3],
+                product_id=match.product.product_id,
+                method=method,
+                reason=match.reason,
+                confidence=match.confidence,
+                state=state.value,
+                response=[],
+                first_seen=now,
+                last_seen=now,
+                updated_at=now,
+            )
+            _set_priority(row, enrichment)
+            session.add(row)
+            session.flush()
+            _audit(
+                session,
+                row,
+                old=None,
+                new=state.value,
+                actor=MATCHER,
+                origin="matcher",
+                comment=match.reason,
+            )
+            run.new += 1
+            continue
+        row = held
+        row.method, row.reason, row.confidence = method, match.reason, match.confidence
+        row.product_id = match.product.product_id
+        row.last_seen = now
+        _set_priority(row, enrichment)
+        run.refreshed += 1
+        closing = _CLOSING.get(status)
+        if (
+            closing is not None
+            and row.id not in human
+            and row.state in (FindingState.AFFECTED.value, FindingState.UNDER_INVESTIGATION.value)
+        ):
+            old = row.state
+            row.state, row.updated_at = closing.value, now
+            _audit(
+                session,
+                row,
+                old=old,
+                new=closing.value,
+                actor=MATCHER,
+                origin="matcher",
+                comment=f"advisory {key[2]} now lists this product as {status.value}",
+            )
+            run.closed += 1
+
+
+def _human_triaged(session: Session, finding_ids: list[int]) -> set[int]:
+    out: set[int] = set()
+    for start in range(0, len(finding_ids), 500):
+        chunk = finding_ids[start : start + 500]
+        out.update(
+            session.scalars(
+                select(FindingAuditRow.finding_id).where(
+                    FindingAuditRow.finding_id.in_(chunk), FindingAuditRow.origin != "matcher"
+                )
+            )
+        )
+    return out
+
+
+# --------------------------------------------------------------------------- priority
+
+
+@dataclass
+class _Enrichment:
+    cvss: dict[tuple[str, str, str], float]  # (source, advisory, vuln) → best base score
+    kev: set[str]
+    epss: dict[str, tuple[float, float]]
+
+
+def _enrichment(session: Session, vulns: set[str], advisories: set[tuple[str, str]]) -> _Enrichment:
+    cvss: dict[tuple[str, str, str], float] = {}
+    for source, advisory_id in advisories:
+        row = session.scalar(
+            select(AdvisoryRow).where(
+                AdvisoryRow.source == source, AdvisoryRow.advisory_id == advisory_id
+            )
+        )
+        if row is None:
+            continue
+        for score in (row.details or {}).get("scores", []):
+            base = score.get("base_score")
+            vid = score.get("cve") or advisory_id
+            if base is None:
+                base = _score_vector(score.get("vector"))
+            if base is not None:
+                key = (source, advisory_id, vid)
+                cvss[key] = max(cvss.get(key, 0.0), float(base))
+    ids = sorted(vulns)
+    kev: set[str] = set()
+    epss: dict[str, tuple[float, float]] = {}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        kev.update(session.scalars(select(KevRow.cve_id).where(KevRow.cve_id.in_(chunk))))
+        for cve, score, pct in session.execute(
+            select(EpssRow.cve_id, EpssRow.score, EpssRow.percentile).where(
+                EpssRow.cve_id.in_(chunk)
+            )
+        ):
+            epss[cve] = (score, pct)
+    return _Enrichment(cvss, kev, epss)
+
+
+def _score_vector(vector: Any) -> float | None:
+    if not vector:
+        return None
+    try:
+        from medsentry.vuln.scoring.cvss import score_vector
+
+        return float(score_vector(str(vector)).base)
+    except Exception:  # an unscorable vector leaves the score unknown
+        return None
+
+
+def _set_priority(row: FindingRow, e: _Enrichment) -> None:
+    cvss = e.cvss.get((row.advisory_source, row.advisory_id, row.vuln_id))
+    epss = e.epss.get(row.vuln_id)
+    level, score, reason = priority_for(
+        cvss=cvss,
+        kev=row.vuln_id in e.kev,
+        epss=epss[0] if epss else None,
+        epss_percentile=epss[1] if epss else None,
+    )
+    row.priority, row.priority_score, row.priority_reason = level, score, reason
+
+
+def priority_for(
+    *,
+    cvss: float | None,
+    kev: bool,
+    epss: float | None,
+    epss_percentile: float | None,
+) -> tuple[str, float | None, str]:
+    """(P1..P4, CVSS used, one-line reason) from the scoring policy."""
+    try:
+        from medsentry.vuln.scoring.priority import prioritise
+    except ImportError:  # scoring not installed: plain CVSS bands, KEV first
+        return _plain_priority(cvss, kev)
+    result = prioritise(cvss=cvss, kev=kev, epss=epss, epss_percentile=epss_percentile)
+    return result.level, cvss, result.reason
+
+
+def _plain_priority(cvss: float | None, kev: bool) -> tuple[str, float | None, str]:
+    if kev:
+        return "P1", cvss, "known exploited (CISA KEV)"
+    if cvss is None:
+        return "P3", None, "no CVSS score"
+    level = "P1" if cvss >= 9 else "P2" if cvss >= 7 else "P3" if cvss >= 4 else "P4"
+    return level, cvss, f"CVSS {cvss:.1f}"
+
+
+# --------------------------------------------------------------------------- triage
+
+
+def set_state(
+    session: Session,
+    finding_id: int,
+    state: FindingState | str,
+    *,
+    actor: str,
+    justification: Justification | str | None = None,
+    detail: str | None = None,
+    response: Sequence[str] = (),
+    comment: str | None = None,
+    origin: str = "cli",
+) -> FindingRow:
+    """Change a finding's state, recording who did it and why."""
+    try:
+        new = FindingState(state)
+    except ValueError as exc:
+        allowed = ", ".join(s.value for s in FindingState)
+        raise InputError(f"unknown state {state!r}; use one of: {allowed}") from exc
+    just: Justification | None = None
+    if justification is not None:
+        try:
+            just = Justification(justification)
+        except ValueError as exc:
+            allowed = ", ".join(j.value for j in Justification)
+            raise InputError(
+                f"unknown justification {justification!r}; use one of: {allowed}"
+            ) from exc
+    if new == FindingState.NOT_AFFECTED and just is None and not detail:
+        raise InputError(
+            "not_affected needs a --justification (or an impact statement in --detail), "
+            "as VEX requires"
+        )
+    if not actor.strip():
+        raise InputError("say who makes the change (--actor)")
+    row = session.get(FindingRow, finding_id)
+    if row is None:
+        raise InputError(f"no finding with id {finding_id}; list them with `medsentry findings`")
+    old = row.state
+    row.state = new.value
+    row.justification = just.value if just else None
+    if detail is not None:
+        row.detail = detail
+    if response:
+        row.response = list(response)
+    row.updated_at = time.time()
+    _audit(
+        session,
+        row,
+        old=old,
+        new=new.value,
+        actor=actor,
+        origin=origin,
+        justification=row.justification,
+        comment=comment,
+    )
+    return row
+
+
+def audit_trail(session: Session, finding_id: int) -> list[FindingAuditRow]:
+    return list(
+        session.scalars(
+            select(FindingAuditRow)
+            .where(FindingAuditRow.finding_id == finding_id)
+            .order_by(FindingAuditRow.id)
+        )
+    )
+
+
+# --------------------------------------------------------------------------- listing
+
+
+@dataclass
+class FindingView:
+    id: int
+    vuln_id: str
+    advisory: str
+    component: str
+    purl: str | None
+    sbom_id: int
+    device: str | None
+    state: str
+    priority: str | None
+    priority_reason: str | None
+    confidence: float
+    method: str
+    reason: str
+    justification: str | None
+
+
+def devices_for(session: Session, device: str) -> list[DeviceRow]:
+    """Devices named by id, key, MAC, or manufacturer/model text."""
+    query = select(DeviceRow)
+    conditions = [DeviceRow.key == device, func.lower(DeviceRow.mac) == device.lower()]
+    if device.isdigit():
+        conditions.append(DeviceRow.id == int(device))
+    conditions.append(func.lower(DeviceRow.model) == device.lower())
+    return list(session.scalars(query.where(or_(*conditions))))
+
+
+def sboms_for_devices(session: Session, devices: Sequence[DeviceRow]) -> list[int]:
+    """SBOMs whose manufacturer/model name the devices (case-insensitive)."""
+    ids: set[int] = set()
+    for dev in devices:
+        if not dev.model:
+            continue
+        query = select(SbomRow.id).where(func.lower(SbomRow.model) == dev.model.lower())
+        if dev.manufacturer:
+            query = query.where(
+                or_(
+                    SbomRow.manufacturer.is_(None),
+                    func.lower(SbomRow.manufacturer) == dev.manufacturer.lower(),
+                )
+            )
+        ids.update(session.scalars(query))
+    return sorted(ids)
+
+
+def list_findings(
+    session: Session,
+    *,
+    device: str | None = None,
+    priority: str | None = None,
+    state: str | None = None,
+    sbom_id: int | None = None,
+    limit: int | None = None,
+) -> list[FindingView]:
+    query = (
+        select(FindingRow, ComponentRow, SbomRow)
+        .join(ComponentRow, FindingRow.component_id == ComponentRow.id)
+        .join(SbomRow, ComponentRow.sbom_id == SbomRow.id)
+    )
+    if device is not None:
+        devs = devices_for(session, device)
+        if not devs:
+            raise InputError(f"no device matches {device!r}; list devices with `medsentry devices`")
+        query = query.where(SbomRow.id.in_(sboms_for_devices(session, devs) or [-1]))
+    if priority:
+        wanted = [p.strip().upper() for p in priority.split(",")]
+        query = query.where(FindingRow.priority.in_(wanted))
+    if state:
+        query = query.where(FindingRow.state.in_([s.strip() for s in state.split(",")]))
+    if sbom_id is not None:
+        query = query.where(SbomRow.id == sbom_id)
+    query = query.order_by(
+        FindingRow.priority, FindingRow.priority_score.desc(), FindingRow.vuln_id, FindingRow.id
+    )
+    if limit:
+        query = query.limit(limit)
+    out = []
+    for f, comp, sbom in session.execute(query):
+        out.append(
+            FindingView(
+                id=f.id,
+                vuln_id=f.vuln_id,
+                advisory=f"{f.advisory_source}:{f.advisory_id}",
+                component=f"{comp.name} {comp.version or ''}".strip(),
+                purl=comp.purl,
+                sbom_id=sbom.id,
+                device=" ".join(p for p in (sbom.manufacturer, sbom.model) if p) or None,
+                state=f.state,
+                priority=f.priority,
+                priority_reason=f.priority_reason,
+                confidence=f.confidence,
+                method=f.method,
+                reason=f.reason,
+                justification=f.justification,
+            )
+        )
+    return out
+
+
+# --------------------------------------------------------------------------- VEX
+
+
+def statements_from_findings(
+    session: Session, *, sbom_id: int | None = None, include_matcher_only: bool = True
+) -> list[VexStatement]:
+    """VEX statements for the findings (of one SBOM, or all)."""
+    query = (
+        select(FindingRow, ComponentRow, SbomRow)
+        .join(ComponentRow, FindingRow.component_id == ComponentRow.id)
+        .join(SbomRow, ComponentRow.sbom_id == SbomRow.id)
+    )
+    if sbom_id is not None:
+        query = query.where(SbomRow.id == sbom_id)
+    out = []
+    for f, comp, sbom in session.execute(query.order_by(FindingRow.id)):
+        if comp.purl:
+            product, kind = comp.purl, "purl"
+        elif sbom.serial and sbom.format == "cyclonedx":
+            product, kind = (
+                f"urn:cdx:{sbom.serial.removeprefix('urn:uuid:')}/{sbom.version or 1}#{comp.ref}",
+                "bom-ref",
+            )
+        elif comp.cpes:
+            product, kind = comp.cpes[0], "cpe"
+        else:
+            product, kind = f"{comp.name} {comp.version or ''}".strip(), "name"
+        out.append(
+            VexStatement(
+                vuln_id=f.vuln_id,
+                product=product,
+                product_kind=kind,
+                state=FindingState(f.state),
+                justification=Justification(f.justification) if f.justification else None,
+                detail=f.detail,
+                response=tuple(f.response or ()),
+                action=None,
+                source=f"{f.advisory_source}:{f.advisory_id}",
+            )
+        )
+    return out
+
+
+@dataclass
+class VexApplyResult:
+    statements: int = 0
+    applied: int = 0
+    unchanged: int = 0
+    unmatched: int = 0
+
+
+def apply_vex(
+    session: Session, statements: Sequence[VexStatement], *, actor: str, origin: str = "vex-import"
+) -> VexApplyResult:
+    """Set the state of findings that a VEX statement names (by vulnerability and component
+    purl, CPE, bom-ref or name)."""
+    result = VexApplyResult(statements=len(statements))
+    by_vuln: dict[str, list[VexStatement]] = defaultdict(list)
+    for s in statements:
+        by_vuln[s.vuln_id.upper()].append(s)
+    if not by_vuln:
+        return result
+    rows = session.execute(
+        select(FindingRow, ComponentRow)
+        .join(ComponentRow, FindingRow.component_id == ComponentRow.id)
+        .where(func.upper(FindingRow.vuln_id).in_(list(by_vuln)))
+    ).all()
+    matched: set[int] = set()
+    for finding, comp in rows:
+        for i, s in enumerate(by_vuln[finding.vuln_id.upper()]):
+            if not _names_component(s, comp):
+                continue
+            matched.add(id(s))
+            if finding.state == s.state.value and finding.justification == (
+                s.justification.value if s.justification else None
+            ):
+                result.unchanged += 1
+                continue
+            set_state(
+                session,
+                finding.id,
+                s.state,
+                actor=actor,
+                justification=s.justification,
+                detail=s.detail or (None if s.justification else "stated in imported VEX"),
+                response=s.response,
+                comment=f"from VEX {s.source or ''} statement {i + 1}".strip(),
+                origin=origin,
+            )
+            result.applied += 1
+            break
+    result.unmatched = sum(1 for s in statements if id(s) not in matched)
+    return result
+
+
+def _names_component(s: VexStatement, comp: ComponentRow) -> bool:
+    if s.product_kind == "purl" and comp.purl:
+        return _purl_base(s.product) == _purl_base(comp.purl) and (
+            "@" not in s.product or "@" not in comp.purl or s.product == comp.purl
+        )
+    if s.product_kind == "cpe":
+        return s.product in (comp.cpes or [])
+    if s.product_kind == "bom-ref":
+        return s.product == comp.ref or s.product.endswith("#" + comp.ref)
+    text = f"{comp.name} {comp.version or ''}".strip().lower()
+    return s.product.strip().lower() in (text, comp.name.lower())
+
+
+def _purl_base(purl: str) -> str:
+    return purl.split("?", 1)[0].split("#", 1)[0].split("@", 1)[0]
