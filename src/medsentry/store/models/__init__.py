@@ -1,6 +1,7 @@
 """All table models; importing this package registers every table on ``Base.metadata``."""
 
 from medsentry.store.models import (
+    auth,  # noqa: F401
     core,  # noqa: F401
     vuln,  # noqa: F401
 )

@@ -1,0 +1,1 @@
+"""Access control: users, roles, passwords, API tokens, web sessions, throttling, audit."""
