@@ -1,4 +1,5 @@
-"""Helpers for detector tests: run the engine over a capture of the reference corpus."""
+"""Helpers for detector tests: run the whole analysis pipeline with the detection engine
+over a capture of the reference corpus (so protocol events reach the detectors too)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,20 @@ from pathlib import Path
 
 import pytest
 
+from medsentry.analysis.pipeline import Analysis
 from medsentry.detect.base import Alert
 from medsentry.detect.engine import DetectionEngine
-from tests.detect.views import capture_views
+from medsentry.detect.observer import DetectionObserver
 
 Analyse = Callable[..., list[Alert]]
+
+
+def analyse_file(path: Path, model: bool = False) -> list[Alert]:
+    observer = DetectionObserver(DetectionEngine(model=model))
+    analysis = Analysis(observers=[observer])
+    analysis.analyze_file(path)
+    analysis.finish()
+    return observer.alerts
 
 
 @pytest.fixture(scope="session")
@@ -27,12 +37,7 @@ def analyse(pcaps: Path) -> Analyse:
     def run(rel: str, model: bool = False) -> list[Alert]:
         key = (rel, model)
         if key not in cache:
-            engine = DetectionEngine(model=model)
-            alerts: list[Alert] = []
-            for view in capture_views(pcaps / rel):
-                alerts.extend(engine.observe(view))
-            alerts.extend(engine.finish())
-            cache[key] = alerts
+            cache[key] = analyse_file(pcaps / rel, model)
         return cache[key]
 
     return run

@@ -65,6 +65,45 @@ ATTACKS = [
     ("portscan/sgr_hs-tcp_synPingSweepRand.pcapng", Category.RECON_PING_SWEEP, "10.0.0.128", None),
     ("portscan/sgr_hs-udpScan.pcap", Category.RECON_PING_SWEEP, "246.237.45.150", None),
     ("portscan/zeek_nmap-vsn.pcap", Category.RECON_PORT_SCAN, "192.168.1.71", None),
+    (
+        "portscan/esnet_nmap_nmap_80_vanilla.pcap",
+        Category.RECON_PORT_SCAN,
+        "10.87.1.10",
+        "130.211.223.103",
+    ),
+    (
+        "portscan/esnet_nmap_nmap_80_w_service_detection.pcap",
+        Category.RECON_VULN_SCAN,
+        "10.87.1.10",
+        "130.211.223.103:80",
+    ),
+    (
+        "portscan/esnet_nmap_nmap_80_all.pcap",
+        Category.RECON_VULN_SCAN,
+        "10.87.1.10",
+        "130.211.223.103:80",
+    ),
+    ("bruteforce/zeek_ftp_bruteforce.pcap", Category.BRUTE_FORCE, "192.168.56.1", "192.168.56.101"),
+    ("bruteforce/zeek_ssh_sshguess.pcap", Category.BRUTE_FORCE, "192.168.56.1", "192.168.56.103"),
+    ("dhcp/suricata-verify/dhcp-request-flood/test.pcap", Category.DHCP_STARVATION, None, None),
+    (
+        "mqtt/suricata-verify/mqtt-events-invalid-qos/input.pcap",
+        Category.MQTT_MALFORMED,
+        "::1",
+        None,
+    ),
+    (
+        "mqtt/suricata-verify/mqtt-events-unassigned-msgtype/input.pcap",
+        Category.MQTT_MALFORMED,
+        "::1",
+        None,
+    ),
+    (
+        "mqtt/suricata-verify/mqtt-events-missing-connect/input.pcap",
+        Category.MQTT_MALFORMED,
+        "::1",
+        None,
+    ),
 ]
 
 
@@ -116,7 +155,54 @@ def test_zeek_notice_scans_are_found(
         assert scans[0].counts["hosts"] >= 5
 
 
+BENIGN_FOLDERS = ("hl7", "dicom", "http", "tls_dns", "mixed")
+MQTT_BENIGN = [
+    "mqtt/zeek_mqtt.pcap",
+    "mqtt/arkime_mqtt_big.pcap",
+    "mqtt/arkime_mqtt_synthetic.pcap",
+    "mqtt/ndpi_mqtt.pcap",
+    "mqtt/ndpi_coap_mqtt.pcap",
+    "mqtt/suricata-verify/mqtt-connect-rules/mqtt5_pub_jpeg.pcap",
+    "mqtt/suricata-verify/mqtt-midstream-split/mqtt-midstream-split.pcap",
+    "mqtt/suricata-verify/mqtt-frames-truncated/input.pcap",
+    "mqtt/suricata-verify/mqtt-limit-2/input.pcap",
+    "mqtt/suricata-verify/mqtt-ping/input.pcap",
+    "mqtt/suricata-verify/mqtt31-pub-userpass/input.pcap",
+    "mqtt/suricata-verify/mqtt311-pub-userpass/input.pcap",
+    "mqtt/suricata-verify/mqtt311-sub-userpass/input.pcap",
+    "mqtt/suricata-verify/mqtt311-unsub-qos1/input.pcap",
+    "mqtt/suricata-verify/mqtt5-pub-mosquittoprops/input.pcap",
+    "mqtt/suricata-verify/mqtt5-pub-qos2/input.pcap",
+    "mqtt/suricata-verify/mqtt5-pub-userpass/input.pcap",
+    "mqtt/suricata-verify/mqtt5-sub-customauth/input.pcap",
+]
+
+
+def test_benign_folders_are_silent(analyse: Analyse, pcaps: Path) -> None:
+    """Every wired capture of the benign folders and the DHCP exchanges: no alert."""
+    from medsentry.errors import UnsupportedCaptureError
+
+    checked = 0
+    noisy = {}
+    files = [p for folder in BENIGN_FOLDERS for p in sorted((pcaps / folder).rglob("*.pcap*"))]
+    files += [p for p in sorted((pcaps / "dhcp").rglob("*.pcap*")) if "flood" not in str(p)]
+    for path in files:
+        if path.suffix not in (".pcap", ".pcapng"):
+            continue
+        rel = str(path.relative_to(pcaps))
+        try:
+            alerts = analyse(rel)
+        except UnsupportedCaptureError:
+            continue  # 802.11 captures
+        checked += 1
+        if alerts:
+            noisy[rel] = [a.name for a in alerts]
+    assert checked >= 25
+    assert noisy == {}
+
+
 SILENT = [
+    *MQTT_BENIGN,
     "dos/stopddos_amp.TCP.reflection.SYNACK.pcap",  # backscatter of someone else's flood
     "arp/arkime_cloudshark-arp.pcap",
     "arp/ppa3_arp_gratuitous.pcapng",

@@ -192,9 +192,7 @@ class ArpDetector(EpisodeDetector):
             closed.extend(done)
             ep.add("requests", len(sel))
             ep.add_distinct("asked", d.arp_tpa[sel].tolist(), 65536)
-            ep.add_windowed(
-                "asked", d.ts[sel].tolist(), d.arp_tpa[sel].tolist(), self.cfg.sweep_window_s
-            )
+            ep.add_windowed("asked", d.ts[sel], d.arp_tpa[sel], self.cfg.sweep_window_s)
             ep.data["sender_ip"] = ipv4_text(int(d.arp_spa[sel[0]]))
         return closed
 

@@ -221,13 +221,13 @@ BUILTIN_MODULES = (
     "arp",
     "flood",
     "scan",
-    # "mqtt",
-    # "bruteforce",
-    # "dhcp",
-    # "dicom",
-    # "phi",
-    # "external",
-    # "baseline",
+    "mqtt",
+    "bruteforce",
+    "dhcp",
+    "dicom",
+    "phi",
+    "external",
+    "baseline",
 )
 
 

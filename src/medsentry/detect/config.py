@@ -70,6 +70,7 @@ class ScanConfig(_Strict):
 class MqttConfig(_Strict):
     enabled: bool = True
     gap_s: float = Field(default=60.0, gt=0)
+    window_s: float = Field(default=10.0, gt=0)
     connect_flood_min: int = Field(default=100, ge=2)
     connect_flood_rate_pps: float = Field(default=20.0, gt=0)
     publish_flood_min: int = Field(default=1000, ge=2)
@@ -91,6 +92,7 @@ class BruteForceConfig(_Strict):
 class DhcpConfig(_Strict):
     enabled: bool = True
     gap_s: float = Field(default=60.0, gt=0)
+    window_s: float = Field(default=10.0, gt=0)
     starvation_min_clients: int = Field(default=50, ge=2)
     starvation_min_messages: int = Field(default=200, ge=2)
     known_servers: list[str] = Field(default_factory=list)
@@ -102,26 +104,32 @@ class DicomConfig(_Strict):
     gap_s: float = Field(default=300.0, gt=0)
     bulk_min_queries: int = Field(default=50, ge=2)
     new_ae_min_queries: int = Field(default=10, ge=1)
+    learning_s: float = Field(default=3600.0, ge=0)
 
 
 class PhiConfig(_Strict):
     enabled: bool = True
     gap_s: float = Field(default=3600.0, gt=0)
     encrypted_ports: list[int] = Field(default_factory=lambda: [443, 2762, 6514, 8883])
+    alert_internal: bool = False
+
+
+class MedicalConfig(_Strict):
+    protocols: list[str] = Field(default_factory=lambda: ["hl7", "dicom"])
+    devices: list[str] = Field(default_factory=list)
 
 
 class ExternalConfig(_Strict):
     enabled: bool = True
     gap_s: float = Field(default=3600.0, gt=0)
     learning_s: float = Field(default=3600.0, ge=0)
-    medical_device_types: list[str] = Field(default_factory=list)
     max_peers_per_device: int = Field(default=1024, ge=1)
 
 
 class BaselineConfig(_Strict):
     enabled: bool = True
     learning_s: float = Field(default=3600.0, gt=0)
-    min_learning_packets: int = Field(default=200, ge=1)
+    min_learning_flows: int = Field(default=20, ge=1)
     gap_s: float = Field(default=600.0, gt=0)
     rate_factor: float = Field(default=10.0, gt=1)
     min_new_items: int = Field(default=1, ge=1)
@@ -139,6 +147,7 @@ class ModelConfig(_Strict):
 
 
 class DetectConfig(_Strict):
+    medical: MedicalConfig = MedicalConfig()
     arp: ArpConfig = ArpConfig()
     flood: FloodConfig = FloodConfig()
     scan: ScanConfig = ScanConfig()

@@ -97,6 +97,7 @@ class DetectionEngine:
         self.seen_ids: set[str] = set()
         self.packets = 0
         self.endpoints = EndpointCache()
+        self.devices: list[Any] = []
 
     def observe(self, view: BatchView) -> list[Alert]:
         self.packets += len(view)
@@ -108,6 +109,10 @@ class DetectionEngine:
         if self.model is not None:
             self.model.observe(view)
         return self._out(alerts, final=False)
+
+    def set_devices(self, devices: Iterable[Any]) -> None:
+        """The inventory's devices (identity, type), for detectors that care."""
+        self.devices = list(devices)
 
     def expire(self, now: float) -> list[Alert]:
         """Close episodes that went quiet before ``now`` (live capture with no traffic)."""

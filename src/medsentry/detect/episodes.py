@@ -12,6 +12,9 @@ from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
 from medsentry.detect.base import Alert, BatchView
 
 
@@ -69,23 +72,53 @@ class Episode:
         return len(self.data.get(name, ()))
 
     def add_windowed(
-        self, name: str, ts: Iterable[float], values: Iterable[Hashable], window_s: float
+        self,
+        name: str,
+        ts: npt.NDArray[np.float64],
+        values: npt.NDArray[np.uint64] | None,
+        window_s: float,
     ) -> None:
-        """Track the most distinct values seen within any ``window_s`` stretch (two sets of
-        fixed bins shifted by half a window, so a burst across a bin edge is still seen
-        whole in one of them); ``windowed_peak(name)`` reads it."""
-        state: dict[int, tuple[int, set[Hashable]]] = self.data.setdefault(name + "#win", {})
-        peak = self.data.get(name + "#peak", 0)
-        for t, v in zip(ts, values, strict=True):
-            for phase in (0, 1):
-                b = int((t / window_s) + 0.5 * phase)
-                cur = state.get(phase)
-                if cur is None or cur[0] != b:
-                    cur = (b, set())
-                    state[phase] = cur
-                if len(cur[1]) < 65536:
-                    cur[1].add(v)
-                peak = max(peak, len(cur[1]))
+        """Track the most distinct ``values`` (or, without values, the most items) seen
+        within any ``window_s`` stretch: two sets of fixed bins shifted by half a window,
+        so a burst across a bin edge is still seen whole in one of them. Only the newest
+        bin of each set is kept between batches. ``windowed_peak(name)`` reads it."""
+        if len(ts) == 0:
+            return
+        state: dict[int, tuple[int, set[int] | int]] = self.data.setdefault(name + "#win", {})
+        peak = int(self.data.get(name + "#peak", 0))
+        for phase in (0, 1):
+            bins = np.floor(ts / window_s + 0.5 * phase).astype(np.int64)
+            if values is None:
+                ub, counts = np.unique(bins, return_counts=True)
+                per_bin = dict(zip(ub.tolist(), counts.tolist(), strict=True))
+            else:
+                pairs = np.unique(
+                    np.stack([bins.astype(np.uint64), values.astype(np.uint64)], 1), axis=0
+                )
+                ub, counts = np.unique(pairs[:, 0].astype(np.int64), return_counts=True)
+                per_bin = dict(zip(ub.tolist(), counts.tolist(), strict=True))
+            cur_bin, cur = state.get(phase, (None, 0 if values is None else set()))
+            newest = int(ub.max())
+            for b, n in per_bin.items():
+                if b == cur_bin:
+                    if isinstance(cur, int):
+                        cur += n
+                        peak = max(peak, cur)
+                    else:
+                        sel = pairs[pairs[:, 0].astype(np.int64) == b, 1]
+                        if len(cur) < 65536:
+                            cur.update(sel.tolist())
+                        peak = max(peak, len(cur))
+                else:
+                    peak = max(peak, n)
+            if cur_bin is None or newest > cur_bin:
+                if values is None:
+                    state[phase] = (newest, per_bin[newest])
+                else:
+                    sel = pairs[pairs[:, 0].astype(np.int64) == newest, 1]
+                    state[phase] = (newest, set(sel[:65536].tolist()))
+            else:
+                state[phase] = (cur_bin, cur)
         self.data[name + "#peak"] = peak
 
     def windowed_peak(self, name: str) -> int:

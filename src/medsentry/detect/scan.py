@@ -68,6 +68,7 @@ OS_PROBE_NAMES = {
     6: "UDP 'CCC...' probe",
 }
 TINY_WINDOWS = (1, 4, 16, 63)
+DISCOVERY_PAIR = {"80/tcp", "443/tcp"}
 
 SCANNER_AGENTS = re.compile(
     r"nmap|nikto|sqlmap|masscan|zgrab|nessus|openvas|acunetix|dirbuster|gobuster|wpscan|"
@@ -212,6 +213,9 @@ class ScanDetector(EpisodeDetector):
                 sp.add(rec.orig_p)
         if _failed(rec):
             ep.add_distinct("failed_hosts", [rec.resp_h], MAX_SET)
+        probes: dict[str, int] = ep.data.setdefault("probes_by_host", {})
+        if rec.resp_h in probes or len(probes) < MAX_SET:
+            probes[rec.resp_h] = probes.get(rec.resp_h, 0) + 1
         ep.add_uids([rec.uid])
         return closed
 
@@ -304,6 +308,12 @@ class ScanDetector(EpisodeDetector):
         sports: dict[str, set[int]] = ep.data.get("sports_by_port", {})
         techniques = {k[5:]: v for k, v in ep.counts.items() if k.startswith("tech:")}
         vertical = {h: len(p) for h, p in per_host.items() if len(p) >= cfg.port_scan_min_ports}
+        # nmap's default host discovery (empty connections to 80 and 443) followed by a
+        # probe of the chosen port: a targeted scan of one host and few ports.
+        probes: dict[str, int] = ep.data.get("probes_by_host", {})
+        for h, ports in per_host.items():
+            if ports >= DISCOVERY_PAIR and probes.get(h, 0) >= 3:
+                vertical.setdefault(h, len(ports))
         horizontal = {
             p: len(h) for p, h in per_port.items() if len(h) >= cfg.address_scan_min_hosts
         }
@@ -378,6 +388,7 @@ class ScanDetector(EpisodeDetector):
             shape = f"{max(horizontal.values())} hosts on {', '.join(sorted(horizontal)[:5])}"
             targets = {h: len(p) for h, p in per_host.items()}
         name = f"{technique.split(',')[0]} port scan" if technique else "Port scan"
+        name = name[0].upper() + name[1:]
         if not vertical:
             name = "Address scan"
         ranked = top(targets, 32)
