@@ -1,5 +1,239 @@
-"""See: analyse captures, list devices and flows."""
+"""See: ``medsentry analyze`` and ``medsentry capture``."""
 
 from __future__ import annotations
 
-from medsentry.cli import app  # noqa: F401
+import hashlib
+import time
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TransferSpeedColumn,
+)
+from rich.table import Table
+
+from medsentry.analysis.pipeline import Analysis, AnalysisOptions, AnalysisStats
+from medsentry.analysis.sinks import JsonlSink, StoreSink, capture_fingerprint
+from medsentry.capture.live import LiveCapture, LiveOptions
+from medsentry.cli import app
+from medsentry.config import database_url
+from medsentry.errors import CaptureError, InputError, UnsupportedCaptureError
+from medsentry.inventory.device import Device
+from medsentry.store import repository
+from medsentry.store.db import Store
+
+DB_HELP = "Database URL (default: MEDSENTRY_DB, else sqlite:///medsentry.db)."
+console = Console(stderr=True)
+out = Console()
+
+
+def _summary(stats: AnalysisStats, devices: list[Device]) -> None:
+    table = Table(title="Analysis summary", show_header=False, title_justify="left")
+    span = (stats.last_ts or 0) - (stats.first_ts or 0)
+    rate = stats.packets / stats.elapsed if stats.elapsed else 0.0
+    rows = [
+        ("packets", f"{stats.packets:,} ({stats.ip_packets:,} IP, {stats.arp_packets:,} ARP)"),
+        ("bytes", f"{stats.bytes:,}"),
+        ("capture span", f"{span:,.1f} s"),
+        ("flows", f"{stats.flows:,}"),
+        ("devices", f"{len(devices):,}"),
+        ("protocol events", f"{stats.events:,} ({stats.phi_events:,} carrying patient data)"),
+        ("alerts", f"{stats.alerts:,}"),
+        ("IP fragments", f"{stats.fragments:,}"),
+        ("speed", f"{rate:,.0f} packets/s in {stats.elapsed:.2f} s"),
+    ]
+    for name, value in rows:
+        table.add_row(name, value)
+    out.print(table)
+    if devices:
+        dev = Table(title="Devices", title_justify="left")
+        for col in ("device", "IPs", "vendor", "type", "offers", "peers", "sent"):
+            dev.add_column(col)
+        ranked = sorted(devices, key=lambda d: -(d.bytes_sent + d.bytes_received))
+        for d in ranked[:25]:
+            label = d.type if d.type != "unknown" else "-"
+            if d.manufacturer or d.model:
+                label += f" ({' '.join(x for x in (d.manufacturer, d.model) if x)})"
+            dev.add_row(
+                d.mac or d.key,
+                ", ".join(sorted(d.ips)[:3]) + (" …" if len(d.ips) > 3 else ""),
+                (d.vendor or "-")[:28],
+                label,
+                ", ".join(f"{p}/{n}" for p, n in sorted(d.services)[:4]),
+                str(len(d.peers)),
+                f"{d.bytes_sent:,}",
+            )
+        if len(ranked) > 25:
+            dev.caption = f"{len(ranked) - 25} more: see `medsentry devices`"
+        out.print(dev)
+    for error in stats.errors:
+        typer.echo(f"warning: {error}; results up to that point were kept", err=True)
+
+
+@app.command()
+def analyze(
+    paths: list[Path] = typer.Argument(..., help="Capture files (pcap or pcapng, gzip ok)."),
+    db: str | None = typer.Option(None, "--db", help=DB_HELP),
+    out_dir: Path | None = typer.Option(
+        None, "--out", help="Write flows/devices/events/alerts JSON lines here."
+    ),
+    no_protocols: bool = typer.Option(
+        False, "--no-protocols", help="Flows and devices only: skip protocol analyzers."
+    ),
+    no_store: bool = typer.Option(False, "--no-store", help="Do not write to the database."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or tables."),
+) -> None:
+    """Analyse captures: flows, devices, protocol events and alerts."""
+    for path in paths:
+        if not path.is_file():
+            raise InputError(f"{path}: no such capture file")
+    store = None if no_store else Store(database_url(db))
+    failed = False
+    try:
+        for path in paths:
+            # Several captures: one sub-folder each, so their files do not collide.
+            target = out_dir if out_dir is None or len(paths) == 1 else out_dir / path.name
+            failed |= _analyze_one(path, store, target, no_protocols, quiet)
+    finally:
+        if store is not None:
+            store.close()
+    if failed:
+        raise typer.Exit(2)
+
+
+def _analyze_one(
+    path: Path, store: Store | None, out_dir: Path | None, no_protocols: bool, quiet: bool
+) -> bool:
+    sinks: list[JsonlSink | StoreSink] = []
+    capture_id = None
+    if store is not None:
+        capture_id = repository.record_capture(
+            store, capture_fingerprint(path), str(path), 0, 0, None, None, status="running"
+        )
+        sinks.append(StoreSink(store, capture_id))
+    if out_dir is not None:
+        sinks.append(JsonlSink(out_dir))
+    analysis = Analysis(sinks, AnalysisOptions(protocols=not no_protocols))
+    size = path.stat().st_size
+    try:
+        if quiet:
+            analysis.analyze_file(path)
+        else:
+            with Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                DownloadColumn(),
+                TransferSpeedColumn(),
+                TextColumn("{task.fields[pps]}"),
+                TimeElapsedColumn(),
+                console=console,
+                transient=True,
+            ) as progress:
+                task = progress.add_task(path.name, total=size, pps="")
+                seen = [0]
+
+                def report(position: int, packets: int) -> None:
+                    seen[0] += packets
+                    elapsed = progress.tasks[task].elapsed or 1e-9
+                    progress.update(task, completed=position, pps=f"{seen[0] / elapsed:,.0f} pkt/s")
+
+                analysis.analyze_file(path, report)
+    except (CaptureError, UnsupportedCaptureError):
+        for sink in sinks:
+            sink.close()
+        if store is not None and capture_id is not None:
+            repository.record_capture(
+                store,
+                capture_fingerprint(path),
+                str(path),
+                0,
+                0,
+                None,
+                None,
+                status="failed",
+                error=analysis.stats.errors[-1] if analysis.stats.errors else None,
+            )
+        raise
+    stats = analysis.finish()
+    if store is not None:
+        repository.record_capture(
+            store,
+            capture_fingerprint(path),
+            str(path),
+            stats.packets,
+            stats.bytes,
+            stats.first_ts,
+            stats.last_ts,
+            status="partial" if stats.errors else "complete",
+            error="; ".join(stats.errors) or None,
+        )
+    if not quiet:
+        _summary(stats, analysis.devices())
+    elif stats.errors:
+        for error in stats.errors:
+            typer.echo(f"warning: {error}; results up to that point were kept", err=True)
+    return bool(stats.errors)
+
+
+@app.command()
+def capture(
+    interface: str = typer.Option(..., "--interface", "-i", help="Interface to capture on."),
+    bpf: str = typer.Option("", "--filter", "-f", help="BPF capture filter, e.g. 'tcp port 2575'."),
+    count: int = typer.Option(0, "--count", "-c", help="Stop after this many packets."),
+    duration: float = typer.Option(0.0, "--duration", "-d", help="Stop after this many seconds."),
+    write: Path | None = typer.Option(None, "--write", "-w", help="Also save packets to a pcap."),
+    db: str | None = typer.Option(None, "--db", help=DB_HELP),
+    out_dir: Path | None = typer.Option(None, "--out", help="Write JSON lines here."),
+    no_protocols: bool = typer.Option(False, "--no-protocols", help="Flows and devices only."),
+    no_store: bool = typer.Option(False, "--no-store", help="Do not write to the database."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No tables at the end."),
+) -> None:
+    """Capture live traffic and analyse it as it arrives; Ctrl-C stops and keeps results."""
+    options = LiveOptions(interface=interface, bpf=bpf, max_packets=count, max_seconds=duration)
+    live = LiveCapture(options, str(write) if write else None)
+    store = None if no_store else Store(database_url(db))
+    sinks: list[JsonlSink | StoreSink] = []
+    label = f"live:{interface}:{time.time():.0f}"
+    if store is not None:
+        capture_id = repository.record_capture(
+            store,
+            hashlib.sha256(label.encode()).hexdigest(),
+            label,
+            0,
+            0,
+            None,
+            None,
+            status="running",
+        )
+        sinks.append(StoreSink(store, capture_id))
+    if out_dir is not None:
+        sinks.append(JsonlSink(out_dir))
+    analysis = Analysis(sinks, AnalysisOptions(protocols=not no_protocols))
+    if not quiet:
+        console.print(f"capturing on {interface} (Ctrl-C to stop)")
+    try:
+        for batch in live.batches():
+            analysis.feed(batch)
+    finally:
+        live.close()
+    stats = analysis.finish()
+    stats.sources.append(label)
+    if store is not None:
+        repository.record_capture(
+            store,
+            hashlib.sha256(label.encode()).hexdigest(),
+            label,
+            stats.packets,
+            stats.bytes,
+            stats.first_ts,
+            stats.last_ts,
+        )
+        store.close()
+    if not quiet:
+        _summary(stats, analysis.devices())

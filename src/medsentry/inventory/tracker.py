@@ -272,6 +272,13 @@ class InventoryTracker:
         self._sync_counters()
         for value, dev in self._by_mac.items():
             if self.is_router(value):
+                # Addresses learnt before the MAC showed itself to be a router belong
+                # to the hosts behind it; keep only what it claimed in ARP.
+                claimed = self._arp_ips.get(value, set())
+                for ip in dev.ips - claimed:
+                    if self._ip_owner.get(ip) is dev:
+                        del self._ip_owner[ip]
+                dev.ips &= claimed
                 count = len(self._mac_ips.get(value, ()))
                 evidence = {
                     "source": "traffic.forwarding",

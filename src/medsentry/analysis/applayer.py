@@ -1,0 +1,266 @@
+"""The application layer of the pipeline: pick the flows whose payload matters, reassemble
+them and feed the protocol analyzers.
+
+Choosing is vectorised: only the first payload packet of a new flow is looked at in
+Python, and only when its first byte or its ports make a known protocol possible. Flows
+found uninteresting are marked in the flow table and never touched again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from medsentry.analysis.registry import (
+    CANDIDATE_FIRST_BYTES,
+    DATAGRAM_PORTS,
+    STREAM_PORTS,
+    choose_datagram,
+    choose_stream,
+    make_stream_analyzer,
+    parse_datagram,
+)
+from medsentry.decode.addresses import ip_text, mac_text
+from medsentry.decode.columns import PROTO_TCP, PROTO_UDP, TCP_SYN, DecodedBatch
+from medsentry.flows.export import uid_texts
+from medsentry.flows.reassembly import StreamReassembler
+from medsentry.flows.record import FlowRecord
+from medsentry.flows.table import BatchFlows, FlowColumns, FlowTable
+from medsentry.inventory.device import Device
+from medsentry.inventory.tracker import InventoryTracker
+from medsentry.protocols.base import ORIG, RESP, ProtocolEvent, StreamAnalyzer
+
+INSPECT = 1
+IGNORE = 2
+MAX_STREAMS = 100_000  # concurrent reassembled connections kept at once
+
+
+@dataclass(slots=True)
+class Endpoints:
+    orig_h: str
+    resp_h: str
+    orig_l2: str | None
+    resp_l2: str | None
+
+
+@dataclass(slots=True)
+class Stream:
+    """A connection being reassembled and parsed."""
+
+    uid: str
+    protocol: str
+    analyzer: StreamAnalyzer
+    ends: Endpoints
+    sides: tuple[StreamReassembler, StreamReassembler] = field(
+        default_factory=lambda: (StreamReassembler(), StreamReassembler())
+    )
+    last_ts: float = 0.0
+
+
+def _candidate_ports(ports: dict[int, str]) -> np.ndarray:
+    return np.array(sorted(ports), dtype=np.uint16)
+
+
+EvidenceFn = Callable[[ProtocolEvent, str], list[dict[str, Any]]]
+ClassifyFn = Callable[[Device], None]
+
+
+class AppLayer:
+    """Routes payload to analyzers and keeps what they learn about flows.
+
+    ``evidence`` turns an event into identity evidence for the device at one end
+    ("orig" or "resp"); ``classify`` decides a device's identity from its evidence.
+    """
+
+    def __init__(
+        self, evidence: EvidenceFn | None = None, classify: ClassifyFn | None = None
+    ) -> None:
+        self.evidence = evidence
+        self.classify_device = classify
+        self.streams: dict[int, Stream] = {}  # by numeric flow uid
+        self.services: dict[str, str] = {}  # protocol seen per flow uid, until it closes
+        self.endpoints: dict[str, Endpoints] = {}  # by text uid, for device evidence
+        self._stream_ports = _candidate_ports(STREAM_PORTS)
+        self._datagram_ports = _candidate_ports(DATAGRAM_PORTS)
+        self._first_bytes = np.array(sorted(CANDIDATE_FIRST_BYTES), dtype=np.uint8)
+
+    # -- per batch ---------------------------------------------------------------------
+    def observe(self, d: DecodedBatch, flows: BatchFlows, table: FlowTable) -> list[ProtocolEvent]:
+        if not len(flows.rows):
+            return []
+        events: list[ProtocolEvent] = []
+        events += self._streams(d, flows, table)
+        events += self._datagrams(d, flows, table)
+        return events
+
+    def _streams(self, d: DecodedBatch, flows: BatchFlows, table: FlowTable) -> list[ProtocolEvent]:
+        rows = flows.rows
+        tcp_data = (d.proto[rows] == PROTO_TCP) & (d.payload_len[rows] > 0)
+        if not tcp_data.any():
+            return []
+        inspect = table.cols.inspect
+        state = inspect[flows.slot]
+        undecided = np.flatnonzero(tcp_data & (state == 0))
+        if len(undecided):
+            self._decide(d, flows, table, undecided)
+            state = inspect[flows.slot]
+        chosen = np.flatnonzero(tcp_data & (state == INSPECT))
+        events: list[ProtocolEvent] = []
+        batch = d.batch.data
+        for k in chosen.tolist():
+            stream = self.streams.get(int(flows.uid[k]))
+            if stream is None:
+                continue
+            i = int(rows[k])
+            side = int(flows.direction[k])
+            start = int(d.payload_off[i])
+            payload = bytes(batch[start : start + int(d.payload_len[i])])
+            ts = float(d.ts[i])
+            stream.last_ts = ts
+            syn = bool(d.tcp_flags[i] & TCP_SYN)
+            for chunk in stream.sides[side].add(int(d.tcp_seq[i]), payload, ts, syn):
+                events += self._feed(stream, side, chunk.data, chunk.gap, chunk.ts)
+        return events
+
+    def _decide(
+        self, d: DecodedBatch, flows: BatchFlows, table: FlowTable, undecided: np.ndarray
+    ) -> None:
+        """Choose an analyzer (or none) for flows seeing their first payload."""
+        slots = flows.slot[undecided]
+        _, first = np.unique(slots, return_index=True)
+        pick = undecided[first]
+        slots = flows.slot[pick]
+        cols = table.cols
+        rows = flows.rows[pick]
+        data = np.frombuffer(d.batch.data, dtype=np.uint8)
+        lead = data[d.payload_off[rows]]
+        maybe = np.isin(lead, self._first_bytes)
+        maybe |= np.isin(cols.resp_p[slots], self._stream_ports)
+        maybe |= np.isin(cols.orig_p[slots], self._stream_ports)
+        cols.inspect[slots[~maybe]] = IGNORE
+        for k in np.flatnonzero(maybe).tolist():
+            slot = int(slots[k])
+            i = int(rows[k])
+            side = int(flows.direction[pick[k]])
+            payload = d.payload(i)
+            name = choose_stream(
+                payload if side == ORIG else b"",
+                payload if side == RESP else b"",
+                int(cols.orig_p[slot]),
+                int(cols.resp_p[slot]),
+            )
+            if name is None or len(self.streams) >= MAX_STREAMS:
+                cols.inspect[slot] = IGNORE
+                continue
+            cols.inspect[slot] = INSPECT
+            uid_num = int(cols.uid[slot])
+            uid = uid_texts(np.array([uid_num], np.uint64))[0]
+            ends = self._endpoints(cols, slot)
+            self.endpoints[uid] = ends
+            self.streams[uid_num] = Stream(uid, name, make_stream_analyzer(name, uid), ends)
+            self.services[uid] = name
+
+    def _endpoints(self, cols: FlowColumns, slot: int) -> Endpoints:
+        l2o, l2r = int(cols.l2[slot, 0]), int(cols.l2[slot, 1])
+        return Endpoints(
+            orig_h=ip_text(int(cols.orig_hi[slot]), int(cols.orig_lo[slot])),
+            resp_h=ip_text(int(cols.resp_hi[slot]), int(cols.resp_lo[slot])),
+            orig_l2=mac_text(l2o) if l2o else None,
+            resp_l2=mac_text(l2r) if l2r else None,
+        )
+
+    def _feed(
+        self, stream: Stream, side: int, data: bytes, gap: int, ts: float
+    ) -> list[ProtocolEvent]:
+        if gap:
+            return stream.analyzer.gap(side, gap, ts)
+        return stream.analyzer.feed(side, data, ts)
+
+    def _datagrams(
+        self, d: DecodedBatch, flows: BatchFlows, table: FlowTable
+    ) -> list[ProtocolEvent]:
+        rows = flows.rows
+        udp = (d.proto[rows] == PROTO_UDP) & (d.payload_len[rows] > 0)
+        udp &= np.isin(d.sport[rows], self._datagram_ports) | np.isin(
+            d.dport[rows], self._datagram_ports
+        )
+        picked = np.flatnonzero(udp)
+        if not len(picked):
+            return []
+        cols = table.cols
+        uids = uid_texts(flows.uid[picked])
+        events: list[ProtocolEvent] = []
+        for k, uid in zip(picked.tolist(), uids, strict=True):
+            i = int(rows[k])
+            payload = d.payload(i)
+            name = choose_datagram(int(d.sport[i]), int(d.dport[i]), payload)
+            if name is None:
+                continue
+            slot = int(flows.slot[k])
+            if uid not in self.endpoints:
+                self.endpoints[uid] = self._endpoints(cols, slot)
+            self.services[uid] = name
+            events += parse_datagram(name, payload, float(d.ts[i]), uid, int(flows.direction[k]))
+        return events
+
+    # -- flow ends ---------------------------------------------------------------------
+    def close_flows(self, cols: FlowColumns) -> list[ProtocolEvent]:
+        """Flush the analyzers of flows that just ended."""
+        events: list[ProtocolEvent] = []
+        for uid_num, last in zip(cols.uid.tolist(), cols.last_ts.tolist(), strict=True):
+            stream = self.streams.pop(uid_num, None)
+            if stream is None:
+                continue
+            for side in (ORIG, RESP):
+                for chunk in stream.sides[side].flush():
+                    events += self._feed(stream, side, chunk.data, chunk.gap, chunk.ts)
+            events += stream.analyzer.close(last)
+        return events
+
+    def label(self, records: list[FlowRecord]) -> None:
+        """Set Zeek's ``service`` field on flows an analyzer recognised."""
+        if not self.services:
+            return
+        for rec in records:
+            name = self.services.pop(rec.uid, None)
+            if name:
+                rec.service = name
+
+    def finish(self) -> list[ProtocolEvent]:
+        events: list[ProtocolEvent] = []
+        for stream in list(self.streams.values()):
+            for side in (ORIG, RESP):
+                for chunk in stream.sides[side].flush():
+                    events += self._feed(stream, side, chunk.data, chunk.gap, chunk.ts)
+            events += stream.analyzer.close(stream.last_ts)
+        self.streams.clear()
+        return events
+
+    # -- devices -----------------------------------------------------------------------
+    def attach_evidence(self, events: list[ProtocolEvent], inventory: InventoryTracker) -> None:
+        """Give each device at either end of a flow what the flow's events say of it."""
+        if self.evidence is None:
+            return
+        for event in events:
+            ends = self.endpoints.get(event.uid)
+            if ends is None:
+                continue
+            for role, ip, l2 in (
+                ("orig", ends.orig_h, ends.orig_l2),
+                ("resp", ends.resp_h, ends.resp_l2),
+            ):
+                device = inventory.device_of(ip, l2)
+                if device is None:
+                    continue
+                for item in self.evidence(event, role):
+                    if item not in device.evidence:
+                        device.evidence.append(item)
+
+    def classify(self, devices: list[Device]) -> None:
+        if self.classify_device is None:
+            return
+        for device in devices:
+            self.classify_device(device)
