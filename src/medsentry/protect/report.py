@@ -85,6 +85,7 @@ def report_to_dict(report: ScanReport) -> dict[str, Any]:
             "components": len(report.components),
             "findings_by_severity": dict(Counter(f.severity for f in findings)),
             "hardening": hardening_summary(report.binaries),
+            "pe_files": len(report.pe_binaries),
         },
         "unpacking": {
             "containers": [{"location": loc, "format": fmt} for loc, fmt in report.containers],
@@ -96,6 +97,9 @@ def report_to_dict(report: ScanReport) -> dict[str, Any]:
             for b in report.binaries
         ],
         "links": [asdict(link) for link in report.links],
+        "pe_binaries": [
+            {"location": b.location, "bytes": b.size, **asdict(b.pe)} for b in report.pe_binaries
+        ],
         "binary_errors": [{"location": loc, "error": err} for loc, err in report.binary_errors],
         "findings": [asdict(f) for f in findings],
     }
@@ -153,6 +157,12 @@ def render(report: ScanReport, console: Console) -> None:
             )
         if table.row_count:
             console.print(table)
+    if report.pe_binaries:
+        pes = [b.pe for b in report.pe_binaries]
+        console.print(
+            f"PE files: {len(pes)}; ASLR {sum(p.aslr for p in pes)}, DEP {sum(p.nx for p in pes)}, "
+            f"CFG {sum(p.cfg for p in pes)}, signed {sum(p.signed for p in pes)}"
+        )
     if report.findings:
         table = Table(title="Findings (secrets are masked)")
         for column in ("severity", "what", "where", "preview"):

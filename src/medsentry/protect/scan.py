@@ -15,6 +15,7 @@ from medsentry.errors import InputError
 from medsentry.protect.components import Component, ComponentMatcher, Evidence, SignatureFile
 from medsentry.protect.elf import ElfParseError, ElfReport, analyse_elf, is_elf
 from medsentry.protect.packages import is_package_database, read_packages
+from medsentry.protect.pe import PeParseError, PeReport, analyse_pe, is_pe
 from medsentry.protect.safe_fs import sha256_file
 from medsentry.protect.secrets import SecretFinding, SecretScanner, is_text
 from medsentry.protect.unpack import (
@@ -39,6 +40,13 @@ class BinaryReport:
     elf: ElfReport
 
 
+@dataclass(frozen=True)
+class PeBinaryReport:
+    location: str
+    size: int
+    pe: PeReport
+
+
 @dataclass
 class ScanReport:
     """Everything one scan found; no secret appears in it unmasked."""
@@ -53,6 +61,7 @@ class ScanReport:
     containers: list[tuple[str, str]] = field(default_factory=list)
     not_opened: list[NotOpened] = field(default_factory=list)
     binaries: list[BinaryReport] = field(default_factory=list)
+    pe_binaries: list[PeBinaryReport] = field(default_factory=list)
     binary_errors: list[tuple[str, str]] = field(default_factory=list)
     components: list[Component] = field(default_factory=list)
     findings: list[SecretFinding] = field(default_factory=list)
@@ -114,6 +123,13 @@ def _analyse(
                 else:
                     report.binaries.append(BinaryReport(item.location, item.size, item.mode, elf))
                     soname = elf.soname
+            elif is_pe(head):
+                try:
+                    pe = analyse_pe(item.path)
+                except PeParseError as exc:
+                    report.binary_errors.append((item.location, str(exc)))
+                else:
+                    report.pe_binaries.append(PeBinaryReport(item.location, item.size, pe))
             text = item.size <= _TEXT_LIMIT and is_text(head)
             data: bytes | mmap.mmap = mm[:] if text else mm
             if not scanner.is_documentation(item.location):
