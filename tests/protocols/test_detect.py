@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from corpus_streams import tcp_connections
+from flow_bytes import first_payloads
+from net_replay import tcp_connections
 
 from medsentry.protocols.detect import (
     ANALYZERS,
@@ -24,8 +25,7 @@ UNUSUAL = (40000, 40001)  # ports no protocol is registered on
 def first_bytes(path: Path) -> list[tuple[bytes, bytes, int, int]]:
     out = []
     for conn in tcp_connections(path):
-        orig = next((d for direction, d, _ in conn.chunks if direction == 0), b"")
-        resp = next((d for direction, d, _ in conn.chunks if direction == 1), b"")
+        orig, resp = first_payloads(conn)
         if orig or resp:
             out.append((orig, resp, conn.orig[1], conn.resp[1]))
     return out

@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from corpus_streams import tcp_connections
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from net_replay import replay, tcp_connections
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_dataset
@@ -433,7 +433,7 @@ def test_associate_requests_match_tshark(corpus: Path) -> None:
         oracle = [json.loads(line) for line in oracle_path.read_text().splitlines() if line]
         events = []
         for conn in tcp_connections(pcap):
-            events += run([(d, data) for d, data, _ in conn.chunks])
+            events += replay(DicomAnalyzer("C1"), conn)
         assert [e.kind for e in events] == ["associate_rq"] * len(oracle), pcap.name
         for event, row in zip(events, oracle, strict=True):
             f = event.fields
@@ -467,7 +467,7 @@ def test_tapirx_calling_ae_identifiers(corpus: Path) -> None:
     }
     for name, (calling, called) in expected.items():
         (conn,) = tcp_connections(corpus / "pcaps" / "dicom" / name)
-        (event,) = run([(d, data) for d, data, _ in conn.chunks])
+        (event,) = replay(DicomAnalyzer("C1"), conn)
         assert (event.fields["calling_ae"], event.fields["called_ae"]) == (calling, called)
 
 
@@ -475,9 +475,7 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "captures"
 
 
 def _fixture(name: str) -> list[list[ProtocolEvent]]:
-    return [
-        run([(d, data) for d, data, _ in conn.chunks]) for conn in tcp_connections(FIXTURES / name)
-    ]
+    return [replay(DicomAnalyzer("C1"), conn) for conn in tcp_connections(FIXTURES / name)]
 
 
 def test_recorded_store_session() -> None:

@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from corpus_streams import tcp_connections
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from net_replay import replay, tcp_connections
 
 from medsentry.protocols.base import ORIG, RESP, ProtocolEvent
 from medsentry.protocols.hl7 import HEAD_KEEP, MAX_MESSAGE, HL7Analyzer, parse_message
@@ -191,10 +191,7 @@ def _hl7_captures(corpus: Path) -> list[Path]:
 def _events_of(path: Path) -> list[ProtocolEvent]:
     events: list[ProtocolEvent] = []
     for conn in tcp_connections(path):
-        analyzer = HL7Analyzer("C1")
-        for direction, data, ts in conn.chunks:
-            events += analyzer.feed(direction, data, ts)
-        events += analyzer.close(0.0)
+        events += replay(HL7Analyzer("C1"), conn)
     return events
 
 

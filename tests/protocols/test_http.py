@@ -12,9 +12,9 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
-from corpus_streams import tcp_connections
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from net_replay import replay, tcp_connections
 from tcp_relay import TcpRelay
 
 from medsentry.protocols.base import ORIG, RESP, ProtocolEvent
@@ -319,7 +319,7 @@ def test_gap_inside_a_body_keeps_sync() -> None:
 def _http_events(pcap: Path) -> list[ProtocolEvent]:
     events: list[ProtocolEvent] = []
     for conn in tcp_connections(pcap):
-        events += run([(d, data) for d, data, _ in conn.chunks])
+        events += replay(HttpAnalyzer("C1"), conn)
     return events
 
 
@@ -384,3 +384,13 @@ def test_recorded_fhir_session() -> None:
     assert patient_ok and all(e.phi for e in patient_ok)
     missing = [e for e in responses if e.fields["status"] == 404]
     assert missing and not any(e.phi for e in missing)
+
+
+def test_lengths_accept_ascii_digits_only() -> None:
+    """Python's int() takes "5³" or "1_0"; HTTP lengths must not (found by fuzzing)."""
+    odd_length = "HTTP/1.1 200 OK\r\nContent-Length: 5³9\r\n\r\nbody".encode()
+    events = run([(RESP, odd_length)])
+    assert events[0].fields["content_length"] is None
+    assert events[0].fields["body_bytes"] == 4  # no usable length: read until close
+    odd_chunk = run([(RESP, b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1_0\r\n")])
+    assert odd_chunk[0].fields["reason"] == "invalid chunk size"

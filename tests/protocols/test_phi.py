@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from corpus_streams import tcp_connections
+from flow_bytes import first_payloads
+from net_replay import replay, tcp_connections
 
 from medsentry.errors import ConfigError
 from medsentry.protocols.detect import ANALYZERS, guess_protocol
@@ -75,23 +76,18 @@ def test_recorded_fixtures_leak_no_planted_patient_string() -> None:
     flagged = 0
     for pcap in sorted(FIXTURES.glob("*.pcap")):
         for conn in tcp_connections(pcap):
-            orig = next((d for direction, d, _ in conn.chunks if direction == 0), b"")
-            resp = next((d for direction, d, _ in conn.chunks if direction == 1), b"")
+            orig, resp = first_payloads(conn)
             name = guess_protocol(orig, resp, conn.orig[1], conn.resp[1])
             if name not in ("hl7", "dicom", "http"):
                 continue
-            analyzer = ANALYZERS[name](f"{pcap.stem}")
-            events = []
-            for direction, data, ts in conn.chunks:
-                events += analyzer.feed(direction, data, ts)
-            events += analyzer.close(0.0)
+            events = replay(ANALYZERS[name](pcap.stem), conn)
             seen[name] = seen.get(name, 0) + len(events)
             flagged += sum(e.phi for e in events)
             blob = json.dumps([e.to_json() for e in events])
             assert find_leaks(blob, planted) == [], pcap.name
             # The same check must be able to fail: the raw bytes do hold planted strings.
             if any(e.phi for e in events):
-                raw = b"".join(d for _, d, _ in conn.chunks)
+                raw = conn.stream(0) + conn.stream(1)
                 assert find_leaks(raw, planted), pcap.name
     assert set(seen) == {"hl7", "dicom", "http"}
     assert flagged > 20

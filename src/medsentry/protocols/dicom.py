@@ -555,6 +555,15 @@ class DicomAnalyzer:
         d.state = _LOST
         return events
 
+    def buffered_bytes(self) -> int:
+        """Bytes held for both directions: partial PDUs, command sets, data set heads."""
+        held = 0
+        for d in self._dirs:
+            held += len(d.buf)
+            if d.message is not None:
+                held += len(d.message.command_buf) + len(d.message.dataset_head)
+        return held
+
     def close(self, ts: float) -> list[ProtocolEvent]:
         events: list[ProtocolEvent] = []
         for direction, d in enumerate(self._dirs):

@@ -233,7 +233,7 @@ class HL7Analyzer:
             if not d.in_frame:
                 j = data.find(START_BLOCK, i)
                 stop = n if j < 0 else j
-                d.garbage += len(bytes(view[i:stop]).strip(_FILLER))
+                d.garbage += len(bytes(view[i:stop]).translate(None, _FILLER))
                 if j < 0:
                     break
                 if d.garbage:
@@ -272,15 +272,19 @@ class HL7Analyzer:
 
     def _append(self, d: _Direction, chunk: memoryview) -> None:
         d.size += len(chunk)
-        if not d.overflow and len(d.buf) + len(chunk) <= MAX_MESSAGE:
-            d.buf += chunk
-            return
         if not d.overflow:
+            if len(d.buf) + len(chunk) <= MAX_MESSAGE:
+                d.buf += chunk
+                return
+            # Too big to keep: the head stays for parsing, the rest is only scanned.
             d.overflow = True
-            # Whatever the head held beyond HEAD_KEEP is scanned like the rest of the tail.
+            room = max(0, HEAD_KEEP - len(d.buf))
+            d.buf += chunk[:room]
+            chunk = chunk[room:]
+            beyond = bytes(d.buf[HEAD_KEEP:])
             d.carry = bytes(d.buf[max(0, HEAD_KEEP - 8) : HEAD_KEEP])
-            self._scan_tail(d, bytes(d.buf[HEAD_KEEP:]))
             del d.buf[HEAD_KEEP:]
+            self._scan_tail(d, beyond)
         self._scan_tail(d, bytes(chunk))
 
     def _scan_tail(self, d: _Direction, chunk: bytes) -> None:
@@ -312,6 +316,10 @@ class HL7Analyzer:
         self._start(d)
         d.in_frame = False
         return [self._malformed(ts, direction, f"{size} bytes missing inside an MLLP frame")]
+
+    def buffered_bytes(self) -> int:
+        """Bytes held for both directions (bounded by ``MAX_MESSAGE`` each)."""
+        return sum(len(d.buf) + len(d.carry) for d in self._dirs)
 
     def close(self, ts: float) -> list[ProtocolEvent]:
         events = []

@@ -21,15 +21,17 @@ MAX_HEADER_BLOCK = 64 * 1024
 MAX_HEADERS = 200
 MAX_CHUNK_LINE = 1024
 BODY_PEEK = 512
-LOST_KEEP = 8 * 1024
+LOST_KEEP = 8 * 1024  # longer than any request line _REQUEST_START accepts
 MAX_PENDING = 256
 
 _REQUEST_LINE = re.compile(rb"([A-Z][A-Z_-]{0,19}) (\S{1,65536}) HTTP/(1\.[01])")
 _STATUS_LINE = re.compile(rb"HTTP/(1\.[01]) (\d{3})(?: (.*))?")
 _REQUEST_START = re.compile(
-    rb"(?:GET|POST|PUT|DELETE|HEAD|OPTIONS|PATCH|TRACE|CONNECT) \S+ HTTP/1\.[01]\r?\n"
+    rb"(?:GET|POST|PUT|DELETE|HEAD|OPTIONS|PATCH|TRACE|CONNECT) \S{1,4096} HTTP/1\.[01]\r?\n"
 )
 _RESPONSE_START = re.compile(rb"HTTP/1\.[01] \d{3}[ \r]")
+_DECIMAL = re.compile(r"[0-9]{1,18}")
+_HEX = re.compile(rb"[0-9A-Fa-f]{1,15}")
 _JSON_TYPE = re.compile(rb'"resourceType"\s*:\s*"([A-Za-z]{1,64})"')
 _XML_TYPE = re.compile(rb'<([A-Za-z]{1,64})\s[^>]*xmlns\s*=\s*"http://hl7\.org/fhir"')
 _FHIR_MEDIA = (
@@ -182,8 +184,6 @@ class HttpAnalyzer:
         events: list[ProtocolEvent] = []
         pos = self._run(d, direction, ts, events)
         del d.buf[:pos]
-        if d.state == _LOST and len(d.buf) > LOST_KEEP:
-            del d.buf[:-LOST_KEEP]
         return events
 
     def gap(self, direction: int, size: int, ts: float) -> list[ProtocolEvent]:
@@ -210,6 +210,13 @@ class HttpAnalyzer:
         d.buf.clear()
         d.state = _LOST
         return events
+
+    def buffered_bytes(self) -> int:
+        """Bytes held for both directions (header blocks, peeked body heads)."""
+        held = 0
+        for d in self._dirs:
+            held += len(d.buf) + (len(d.message.body_head) if d.message else 0)
+        return held
 
     def close(self, ts: float) -> list[ProtocolEvent]:
         events: list[ProtocolEvent] = []
@@ -240,14 +247,12 @@ class HttpAnalyzer:
                     end, sep = lf_end, 2
                 else:
                     sep = 4
+                if (end < 0 and len(buf) - pos > MAX_HEADER_BLOCK) or end - pos > MAX_HEADER_BLOCK:
+                    events.append(self._malformed(ts, direction, "header block over 65536 bytes"))
+                    d.state = _LOST
+                    pos += MAX_HEADER_BLOCK + 1  # the next message starts after this block
+                    continue
                 if end < 0:
-                    if len(buf) - pos > MAX_HEADER_BLOCK:
-                        events.append(
-                            self._malformed(ts, direction, "header block over 65536 bytes")
-                        )
-                        d.state = _LOST
-                        pos = len(buf)  # the next message starts after this block, if ever
-                        continue
                     return pos
                 block = bytes(buf[pos:end])
                 pos = end + sep
@@ -268,22 +273,21 @@ class HttpAnalyzer:
                 d.state = _HEAD
             elif d.state == _CHUNK_SIZE:
                 end = buf.find(b"\n", pos)
+                if (end < 0 and len(buf) - pos > MAX_CHUNK_LINE) or end - pos > MAX_CHUNK_LINE:
+                    events.append(self._malformed(ts, direction, "chunk size line too long"))
+                    self._emit(d, direction, events)
+                    d.state = _LOST
+                    continue
                 if end < 0:
-                    if len(buf) - pos > MAX_CHUNK_LINE:
-                        events.append(self._malformed(ts, direction, "chunk size line too long"))
-                        self._emit(d, direction, events)
-                        d.state = _LOST
-                        continue
                     return pos
                 line = bytes(buf[pos:end]).split(b";", 1)[0].strip()
                 pos = end + 1
-                try:
-                    size = int(line, 16)
-                except ValueError:
+                if not _HEX.fullmatch(line):
                     events.append(self._malformed(ts, direction, "invalid chunk size"))
                     self._emit(d, direction, events)
                     d.state = _LOST
                     continue
+                size = int(line, 16)
                 if size == 0:
                     d.state = _TRAILER
                 else:
@@ -313,6 +317,11 @@ class HttpAnalyzer:
                 d.state = _CHUNK_SIZE
             elif d.state == _TRAILER:
                 end = buf.find(b"\n", pos)
+                if (end < 0 and len(buf) - pos > MAX_HEADER_BLOCK) or end - pos > MAX_HEADER_BLOCK:
+                    events.append(self._malformed(ts, direction, "trailer line too long"))
+                    self._emit(d, direction, events)
+                    d.state = _LOST
+                    continue
                 if end < 0:
                     return pos
                 line = bytes(buf[pos:end]).strip()
@@ -330,7 +339,8 @@ class HttpAnalyzer:
                 pattern = _REQUEST_START if direction == ORIG else _RESPONSE_START
                 match = pattern.search(buf, pos)
                 if match is None:
-                    return len(buf)
+                    # Keep a tail: a message start may straddle this chunk and the next.
+                    return max(pos, len(buf) - LOST_KEEP)
                 pos = match.start()
                 d.state = _HEAD
         return pos
@@ -370,7 +380,7 @@ class HttpAnalyzer:
         if "chunked" in headers.get("transfer-encoding", "").lower():
             return True, None
         value = headers.get("content-length")
-        if value is not None and value.isdigit():
+        if value is not None and _DECIMAL.fullmatch(value):
             return False, int(value)
         return False, None
 
