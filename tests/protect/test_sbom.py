@@ -78,3 +78,15 @@ def test_sbom_of_the_synthetic_firmware(corpus: Path) -> None:
     assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(text) is None
     cpes = {c.get("cpe") for c in json.loads(text)["components"]}
     assert {item["cpe"] for item in manifest["components"]} <= cpes
+
+
+def test_the_know_importer_reads_our_sbom(tmp_path: Path) -> None:
+    """The SBOM feeds advisory matching: the project's own CycloneDX reader accepts it."""
+    from medsentry.vuln.sbom.cyclonedx import parse_cyclonedx
+
+    result = parse_cyclonedx(bom_json(scan_path(_image(tmp_path))).encode(), "device.json")
+    assert result.schema_errors == []
+    imported = {c.name: c for c in result.sbom.components}
+    assert imported["busybox"].purl == "pkg:generic/busybox@1.36.1"
+    assert imported["busybox"].cpes == ("cpe:2.3:a:busybox:busybox:1.36.1:*:*:*:*:*:*:*",)
+    assert imported["zlib"].version == "1.3"
