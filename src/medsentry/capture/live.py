@@ -7,11 +7,14 @@ cleanly: the packets already received are still delivered as a last batch.
 
 from __future__ import annotations
 
+import select
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from medsentry.capture.batch import SUPPORTED_LINKTYPES, PacketBatch, linktype_name
+import numpy as np
+
+from medsentry.capture.batch import READ_SLACK, SUPPORTED_LINKTYPES, PacketBatch, linktype_name
 from medsentry.capture.writer import PcapWriter
 from medsentry.errors import InputError, UnsupportedCaptureError
 
@@ -63,46 +66,73 @@ class LiveCapture:
         self.interrupted = False
 
     def batches(self) -> Iterator[PacketBatch]:
+        """Batches until a limit is reached or Ctrl-C; the last partial batch is kept."""
         opts = self.options
         started = time.monotonic()
-        packets: list[bytes] = []
-        stamps: list[float] = []
-        wire: list[int] = []
-        batch_start = time.monotonic()
+        pending: list[PacketBatch] = []
+        pending_packets = 0
+        batch_start = started
+        # Non-blocking reads behind select(): libpcap's own timeout may never fire on an
+        # idle link, which would leave Ctrl-C unanswered.
+        self._pcap.setnonblock(1)
+        fd = self._pcap.getfd()
         try:
             while True:
-                header, data = self._pcap.next()
-                if header is not None and data is not None:
-                    sec, usec = header.getts()
-                    ts = sec + usec * 1e-6
-                    packets.append(bytes(data))
-                    stamps.append(ts)
-                    wire.append(header.getlen())
-                    self.packets += 1
-                    if self._writer is not None:
-                        self._writer.write(ts, bytes(data), header.getlen())
+                if select.select([fd], [], [], 0.1)[0]:
+                    got = self._read_available(opts.batch_packets)
+                    if got is not None:
+                        pending.append(got)
+                        pending_packets += len(got)
                 now = time.monotonic()
-                full = len(packets) >= opts.batch_packets
                 due = now - batch_start >= opts.batch_seconds
-                if packets and (full or due):
-                    yield self._batch(packets, stamps, wire)
-                    packets, stamps, wire = [], [], []
-                    batch_start = now
+                if pending and (pending_packets >= opts.batch_packets or due):
+                    yield self._merge(pending)
+                    pending, pending_packets, batch_start = [], 0, now
                 if opts.max_packets and self.packets >= opts.max_packets:
                     break
                 if opts.max_seconds and now - started >= opts.max_seconds:
                     break
         except KeyboardInterrupt:
             self.interrupted = True
-        if packets:
-            yield self._batch(packets, stamps, wire)
+        if pending:
+            yield self._merge(pending)
 
-    def _batch(self, packets: list[bytes], stamps: list[float], wire: list[int]) -> PacketBatch:
-        batch = PacketBatch.from_packets(packets, stamps, self.linktype)
-        for i, length in enumerate(wire):
-            batch.wirelen[i] = max(length, int(batch.caplen[i]))
-        batch.first_index = self.packets - len(packets)
+    def _read_available(self, limit: int) -> PacketBatch | None:
+        """Every packet libpcap holds now (up to ``limit``), in one call."""
+        want = limit
+        if self.options.max_packets:
+            want = min(want, self.options.max_packets - self.packets)
+        if want <= 0:
+            return None
+        data, meta = self._pcap.next_batch(want)
+        if not meta:
+            return None
+        rec = np.frombuffer(meta, dtype=np.uint32).reshape(-1, 4)
+        caplen = rec[:, 3].astype(np.int32)
+        batch = PacketBatch(
+            data=bytes(data) + bytes(READ_SLACK),
+            ts=rec[:, 0].astype(np.float64) + rec[:, 1].astype(np.float64) * 1e-6,
+            offset=rec[:, 2].astype(np.int64),
+            caplen=caplen,
+            wirelen=caplen.copy(),
+            linktype=np.full(len(rec), self.linktype, np.uint16),
+            first_index=self.packets,
+        )
+        self.packets += len(batch)
+        if self._writer is not None:
+            for i in range(len(batch)):
+                self._writer.write(float(batch.ts[i]), batch.packet(i))
         return batch
+
+    @staticmethod
+    def _merge(parts: list[PacketBatch]) -> PacketBatch:
+        if len(parts) == 1:
+            return parts[0]
+        packets = [p.packet(i) for p in parts for i in range(len(p))]
+        stamps = np.concatenate([p.ts for p in parts])
+        merged = PacketBatch.from_packets(packets, stamps.tolist(), int(parts[0].linktype[0]))
+        merged.first_index = parts[0].first_index
+        return merged
 
     def close(self) -> None:
         if self._writer is not None:
