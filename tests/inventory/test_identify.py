@@ -289,3 +289,68 @@ def test_nothing_known_stays_unknown() -> None:
     d = device(("http.user_agent", "curl/8.0"))
     classify(d)
     assert (d.type, d.manufacturer, d.model, d.confidence) == ("unknown", None, None, 0.0)
+
+
+# --- End to end: the recorded hospital network through the analysis pipeline ------------
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "captures"
+# Host roles as recorded (tests/fixtures/captures/MANIFEST.md).
+EXPECTED = {
+    "10.77.0.1": ("network_infrastructure", None, None),
+    "10.77.0.10": ("pacs_archive", None, None),
+    "10.77.0.11": ("imaging_modality", None, None),
+    "10.77.0.12": ("workstation", None, None),
+    "10.77.0.20": ("ehr_server", None, None),
+    "10.77.0.21": ("hl7_interface_engine", None, None),
+    "10.77.0.30": ("infusion_pump", "ICU Medical", "Plum 360"),
+    "10.77.0.31": ("patient_monitor", "Philips", "IntelliVue MX450"),
+    "10.77.0.40": ("mqtt_broker", None, None),
+    "10.77.0.41": ("iomt_sensor", "Masimo", None),
+    "10.77.0.42": ("iomt_sensor", None, None),
+    "10.77.0.50": ("workstation", None, None),
+}
+
+
+@pytest.fixture(scope="module")
+def recorded_devices(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[Device], Path]:
+    from medsentry.analysis.pipeline import Analysis, AnalysisOptions
+    from medsentry.analysis.sinks import JsonlSink
+
+    out = tmp_path_factory.mktemp("identify")
+    options = AnalysisOptions(evidence=evidence_from_event, classify=classify)
+    analysis = Analysis([JsonlSink(out)], options)
+    captures = sorted(FIXTURES.glob("*.pcap"))
+    assert len(captures) >= 10
+    for capture in captures:
+        analysis.analyze_file(capture)
+    analysis.finish()
+    return analysis.devices(), out
+
+
+def test_recorded_hospital_devices_are_identified(
+    recorded_devices: tuple[list[Device], Path],
+) -> None:
+    devices, _ = recorded_devices
+    by_ip = {ip: d for d in devices for ip in d.ips}
+    for ip, (kind, maker, model) in EXPECTED.items():
+        d = by_ip[ip]
+        assert d.type == kind, (ip, d.type, d.evidence)
+        assert d.confidence >= 0.5, ip
+        if maker:
+            assert d.manufacturer == maker, ip
+        if model:
+            assert d.model == model, ip
+        assert any(e["supports"] for e in d.evidence), ip
+
+
+def test_recorded_device_records_hold_no_patient_data(
+    recorded_devices: tuple[list[Device], Path],
+) -> None:
+    from medsentry.protocols.phi import find_leaks
+
+    _, out = recorded_devices
+    planted = json.loads((FIXTURES / "fake_phi.json").read_text())
+    for name in ("devices.jsonl", "events.jsonl"):
+        text = (out / name).read_text()
+        assert text.strip(), name
+        assert find_leaks(text, planted) == [], name
