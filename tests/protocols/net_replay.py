@@ -342,3 +342,47 @@ def tshark_rows(
                 row[name] = parts[0] if len(parts) == 1 else parts
         rows.append(row)
     return rows
+
+
+# -- the product's own pipeline ----------------------------------------------------------------
+
+
+class _CollectingSink:
+    """A pipeline sink that keeps the protocol events in memory."""
+
+    def __init__(self) -> None:
+        self.collected: list[ProtocolEvent] = []
+
+    def flows(self, records: list[Any]) -> None:
+        pass
+
+    def events(self, events: list[ProtocolEvent]) -> None:
+        self.collected += events
+
+    def alerts(self, alerts: list[Any]) -> None:
+        pass
+
+    def devices(self, devices: list[Any]) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def pipeline_events(path: Path, protocol: str) -> list[ProtocolEvent]:
+    """The events of one protocol that ``medsentry analyze`` produces for a capture."""
+    from medsentry.analysis.pipeline import Analysis
+
+    sink = _CollectingSink()
+    analysis = Analysis([sink])
+    analysis.analyze_file(path)
+    analysis.finish()
+    return [e for e in sink.collected if e.protocol == protocol]
+
+
+def comparable(events: list[ProtocolEvent]) -> list[tuple[Any, ...]]:
+    """Events without their flow uid, in a stable order, to compare two runs."""
+    rows = [
+        (e.ts, e.kind, e.direction, e.phi, json.dumps(e.fields, sort_keys=True)) for e in events
+    ]
+    return sorted(rows)

@@ -11,7 +11,15 @@ from typing import Any
 
 import pytest
 import yaml
-from net_replay import FIXTURES, Datagram, as_list, tshark_rows, udp_datagrams, zeek_log
+from net_replay import (
+    FIXTURES,
+    Datagram,
+    as_list,
+    pipeline_events,
+    tshark_rows,
+    udp_datagrams,
+    zeek_log,
+)
 
 from medsentry.protocols.base import ORIG, RESP, ProtocolEvent
 from medsentry.protocols.dhcp import parse_dhcp
@@ -412,3 +420,19 @@ def test_recorded_capture_against_live_tshark() -> None:
     pump = [e for e in events.values() if e.fields.get("vendor_class") == "ICUMedical-Plum360-15.1"]
     assert {e.kind for e in pump} == {"discover", "request"}
     assert all(e.fields["mud_url"].endswith("/plum360.json") for e in pump)
+
+
+def test_pipeline_gives_the_same_events(corpus: Path) -> None:
+    """``medsentry analyze`` reaches the parser for every DHCP message, with its flow uid."""
+    base = corpus / "pcaps" / "dhcp"
+    paths = [p for p in sorted(base.rglob("*.pcap*")) if p.suffix in (".pcap", ".pcapng")]
+    compared = 0
+    for pcap in [*paths, FIXTURES / "dhcp.pcap"]:
+        direct = [e for _, e in _events(pcap)]
+        through = pipeline_events(pcap, "dhcp")
+        assert sorted(e.kind for e in through) == sorted(e.kind for e in direct), pcap
+        fields = sorted(json.dumps(e.fields, sort_keys=True) for e in through)
+        assert fields == sorted(json.dumps(e.fields, sort_keys=True) for e in direct), pcap
+        assert all(e.uid for e in through)
+        compared += len(direct)
+    assert compared >= 10_040

@@ -13,6 +13,7 @@ from net_replay import (
     FIXTURES,
     as_list,
     one_byte_chunks,
+    pipeline_events,
     replay,
     split_at,
     tcp_connections,
@@ -317,3 +318,17 @@ def test_recorded_capture_against_live_tshark() -> None:
         if e.kind == "response"
     }
     assert names["firmware-update.hospital.example"] == "NXDOMAIN"
+
+
+def test_pipeline_gives_the_same_events(corpus: Path) -> None:
+    """UDP and TCP DNS through ``medsentry analyze``: the same messages as parsed here."""
+    base = corpus / "pcaps" / "tls_dns"
+    compared = 0
+    for pcap in [*sorted(base.glob("*.pcap")), FIXTURES / "dns.pcap"]:
+        direct = [e for evs in _corpus_events(pcap).values() for e in evs]
+        through = pipeline_events(pcap, "dns")
+        assert sorted((e.ts, e.kind, e.fields["id"]) for e in through) == sorted(
+            (e.ts, e.kind, e.fields["id"]) for e in direct
+        ), pcap
+        compared += len(direct)
+    assert compared >= 35

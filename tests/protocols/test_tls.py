@@ -20,9 +20,11 @@ from hypothesis import strategies as st
 from net_replay import (
     FIXTURES,
     as_list,
+    comparable,
     feed_all,
     kinds,
     one_byte_chunks,
+    pipeline_events,
     random_chunker,
     replay,
     split_at,
@@ -471,3 +473,20 @@ def test_recorded_capture_against_live_tshark() -> None:
     )
     certs = [e.fields for events in conns.values() for e in events if e.kind == "certificate"]
     assert [(c["subject_cn"], c["self_signed"]) for c in certs] == [("ehr.hospital.example", True)]
+
+
+def test_pipeline_gives_the_same_events(corpus: Path) -> None:
+    base = corpus / "pcaps" / "tls_dns"
+    compared = 0
+    for pcap in [*(base / name for name in _PCAPS), FIXTURES / "tls.pcap"]:
+        direct = [e for conn in tcp_connections(pcap) for e in replay(TlsAnalyzer("C"), conn)]
+        through = pipeline_events(pcap, "tls")
+        assert comparable(through) == comparable(direct), pcap
+        compared += len(direct)
+    assert compared >= 15
+    snis = {
+        e.fields["sni"]
+        for e in pipeline_events(base / "arkime_tls13.pcap", "tls")
+        if e.kind == "client_hello"
+    }
+    assert snis == {"blog.cloudflare.com"}

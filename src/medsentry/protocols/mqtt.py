@@ -42,6 +42,13 @@ HEAD_LIMIT = 64 * 1024  # most bytes of one packet body ever buffered
 RESYNC_MAX_BODY = 16 * 1024  # longest packet accepted as a resynchronisation point
 MAX_MALFORMED_RUN = 3  # consecutive malformed packets before framing is declared lost
 _KINDS = ("reserved", *(t.name.lower() for t in PacketType))  # event kind per type
+_CLIENT_ONLY = {
+    PacketType.CONNECT,
+    PacketType.SUBSCRIBE,
+    PacketType.UNSUBSCRIBE,
+    PacketType.PINGREQ,
+}
+_SERVER_ONLY = {PacketType.CONNACK, PacketType.SUBACK, PacketType.UNSUBACK, PacketType.PINGRESP}
 _REPEATABLE_PROPERTIES = {0x26, 0x0B}  # user_property, subscription_identifier
 _PAYLOAD_BEARING = {PacketType.PUBLISH}
 
@@ -206,6 +213,9 @@ class MqttAnalyzer:
         self._connect_seen = False
         self._connack_seen = False
         self._unintroduced_reported = [False, False]
+        # the client's direction: ORIG normally, RESP when a capture began mid-connection
+        # with the broker's packets and the flow was oriented from them
+        self._client: int | None = None
         self._buf = [bytearray(), bytearray()]
         self._skip = [0, 0]  # bytes of an oversized packet still to discard
         self._synced = [True, True]
@@ -428,6 +438,8 @@ class MqttAnalyzer:
         except _Malformed as exc:
             return [self._malformed(d, ts, exc.reason, ptype, exc.detail)]
         events.extend(self._session_order(d, ptype, ts))
+        if ptype == PacketType.PUBLISH and self._client is not None:
+            fields["from_client"] = d == self._client
         fields["protocol_version"] = self.version
         if self.version_inferred:
             fields["version_inferred"] = True
@@ -455,6 +467,11 @@ class MqttAnalyzer:
     def _session_order(self, d: int, ptype: int, ts: float) -> list[ProtocolEvent]:
         """Anomalies of packet order within the connection (CONNECT first, once)."""
         out: list[ProtocolEvent] = []
+        if self._client is None:  # which side is the client, from packets only it sends
+            if ptype in _CLIENT_ONLY:
+                self._client = d
+            elif ptype in _SERVER_ONLY:
+                self._client = RESP if d == ORIG else ORIG
         if ptype == PacketType.CONNECT:
             if self._connect_seen:
                 out.append(self._anomaly(d, ts, Anomaly.DOUBLE_CONNECT, ptype))
@@ -478,7 +495,7 @@ class MqttAnalyzer:
         A client may send right after its CONNECT without waiting for the CONNACK
         (MQTT 3.1.1 §3.1.4); a server's first packet must be the CONNACK (§3.2).
         """
-        if d == ORIG:
+        if d == (ORIG if self._client is None else self._client):
             return self._connect_seen or self._connack_seen
         return self._connack_seen
 
