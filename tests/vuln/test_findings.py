@@ -219,3 +219,53 @@ def test_vex_statements_round_trip_through_findings(matched: Store) -> None:
         assert audit_trail(session, row.id)[-1].origin == "vex-import"
     assert (after.state, after.justification) == (vex.state, vex.justification)
     assert re.match(r"urn:cdx:.+#cfg-tool$", after.product) or after.product_kind == "name"
+
+
+def test_network_exposure_raises_priority_reason(vuln_store: Store, vuln_corpus: Path) -> None:
+    from medsentry.store.models.core import DevicePeer, DeviceService
+
+    with vuln_store.session() as session:
+        dev = DeviceRow(
+            key="dev-x",
+            manufacturer="Baxter",
+            model="Connex Spot Monitor",
+            first_seen=0.0,
+            last_seen=0.0,
+            evidence=[],
+        )
+        dev.services.append(DeviceService(role="offers", proto="tcp", port=23))
+        dev.peers.append(DevicePeer(peer_ip="8.8.8.8", bytes=10))
+        session.add(dev)
+        import_paths(session, [vuln_corpus / ICSMA])
+    _load(vuln_store, device_sbom())
+    with vuln_store.session() as session:
+        match_and_store(session)
+        (view,) = list_findings(session)
+    reason = view.priority_reason or ""
+    assert "reachable from outside" in reason and "telnet" in reason
+
+
+def test_inventory_devices_without_sbom_are_matched(vuln_store: Store, vuln_corpus: Path) -> None:
+    from medsentry.vuln.findings import inventory_sboms
+
+    with vuln_store.session() as session:
+        import_paths(session, [vuln_corpus / ICSMA])
+        session.add(
+            DeviceRow(
+                key="dev-y",
+                manufacturer="Baxter",
+                model="Welch Allyn Product Configuration Tool",
+                first_seen=0.0,
+                last_seen=0.0,
+                evidence=[],
+            )
+        )
+    with vuln_store.session() as session:
+        ids = inventory_sboms(session)
+        assert len(ids) == 1
+        assert inventory_sboms(session) == ids  # idempotent
+        run = match_and_store(session, sbom_ids=ids, match_unversioned=True)
+    assert run.new == 1
+    with vuln_store.session() as session:
+        (view,) = list_findings(session, device="dev-y")
+    assert view.confidence < 0.5

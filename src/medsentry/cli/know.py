@@ -445,13 +445,24 @@ def findings_match(
     unversioned: bool = typer.Option(
         False, "--unversioned", help="Also report components without a version (low confidence)."
     ),
+    inventory: bool = typer.Option(
+        False,
+        "--inventory",
+        help="Also match devices seen on the network that have no SBOM, by maker and model "
+        "(no firmware version known: low confidence).",
+    ),
     db: str | None = typer.Option(None, "--db", help=DB_HELP),
 ) -> None:
     """Match stored SBOM components against stored advisories."""
-    from medsentry.vuln.findings import match_and_store
+    from medsentry.vuln.findings import inventory_sboms, match_and_store
 
     with _store(_db(ctx, db)) as store, store.session() as session:
         run = match_and_store(session, sbom_ids=sbom or None, match_unversioned=unversioned)
+        if inventory:
+            ids = inventory_sboms(session)
+            if ids:
+                inv = match_and_store(session, sbom_ids=ids, match_unversioned=True)
+                console.print(f"inventory: {len(ids)} device models, {inv.new} new findings")
     console.print(
         f"{run.components} components × {run.products} affected products: "
         f"{run.matches} matches, {run.new} new findings, {run.refreshed} refreshed, "

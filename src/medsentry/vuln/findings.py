@@ -12,6 +12,8 @@ refuses to change or delete those rows.
 
 from __future__ import annotations
 
+import hashlib
+import ipaddress
 import time
 from collections import defaultdict
 from collections.abc import Sequence
@@ -40,9 +42,11 @@ from medsentry.vuln.model import (
     Justification,
     Match,
     ProductStatus,
+    Sbom,
     VexStatement,
 )
-from medsentry.vuln.repository import affected_from_row
+from medsentry.vuln.repository import affected_from_row, save_sbom
+from medsentry.vuln.scoring.priority import Exposure, prioritise
 
 MATCHER = "medsentry-matcher"
 _OPENING = {
@@ -53,6 +57,8 @@ _CLOSING = {
     ProductStatus.FIXED: FindingState.FIXED,
     ProductStatus.KNOWN_NOT_AFFECTED: FindingState.NOT_AFFECTED,
 }
+# Services that carry credentials or patient data in clear text, by the port a device offers.
+CLEARTEXT_PORTS = {21: "ftp", 23: "telnet", 80: "http", 104: "dicom", 1883: "mqtt", 2575: "hl7"}
 _STATUS_RANK = {
     ProductStatus.KNOWN_AFFECTED: 0,
     ProductStatus.UNDER_INVESTIGATION: 1,
@@ -200,6 +206,12 @@ def _store_matches(
             existing[(row.component_id, row.advisory_source, row.advisory_id, row.vuln_id)] = row
     human = _human_triaged(session, [f.id for f in existing.values()])
     enrichment = _enrichment(session, {k[3] for k in best}, {(k[1], k[2]) for k in best})
+    sbom_of = dict(
+        session.execute(
+            select(ComponentRow.id, ComponentRow.sbom_id).where(ComponentRow.id.in_(comp_ids))
+        ).all()
+    )
+    exposures = {sid: device_exposure(session, sid) for sid in set(sbom_of.values())}
     for key, match in best.items():
         status = match.product.status
         method = match.method.value
@@ -224,7 +236,7 @@ def _store_matches(
                 last_seen=now,
                 updated_at=now,
             )
-            _set_priority(row, enrichment)
+            _set_priority(row, enrichment, exposures.get(sbom_of.get(key[0], -1)))
             session.add(row)
             session.flush()
             _audit(
@@ -242,7 +254,7 @@ def _store_matches(
         row.method, row.reason, row.confidence = method, match.reason, match.confidence
         row.product_id = match.product.product_id
         row.last_seen = now
-        _set_priority(row, enrichment)
+        _set_priority(row, enrichment, exposures.get(sbom_of.get(key[0], -1)))
         run.refreshed += 1
         closing = _CLOSING.get(status)
         if (
@@ -276,6 +288,54 @@ def _human_triaged(session: Session, finding_ids: list[int]) -> set[int]:
             )
         )
     return out
+
+
+def inventory_sboms(session: Session) -> list[int]:
+    """One small SBOM per device model seen on the network that has no SBOM of its own.
+
+    Hospitals rarely hold their devices' SBOMs; the device itself (maker + model) is the
+    component, so medical-device advisories can still be matched against the inventory.
+    Devices carry no firmware version, so these match only with ``match_unversioned``.
+    """
+    models: dict[tuple[str, str], tuple[str, str]] = {}
+    for maker, model in session.execute(
+        select(DeviceRow.manufacturer, DeviceRow.model).where(
+            DeviceRow.manufacturer.is_not(None), DeviceRow.model.is_not(None)
+        )
+    ):
+        if maker and model:
+            models.setdefault((maker.lower(), model.lower()), (maker, model))
+    ids = []
+    for maker, model in models.values():
+        if sboms_for_devices_by_name(session, maker, model, kind_not="inventory"):
+            continue
+        digest = hashlib.sha256(f"inventory\0{maker.lower()}\0{model.lower()}".encode()).hexdigest()
+        component = Component(ref="device", name=model, supplier=maker, type="device")
+        sbom = Sbom(
+            format="inventory",
+            spec_version="1",
+            serial=None,
+            name=model,
+            version=None,
+            timestamp=None,
+            authors=("medsentry inventory",),
+            components=(component,),
+        )
+        row, _ = save_sbom(session, sbom, digest, manufacturer=maker, model=model)
+        ids.append(row.id)
+    return ids
+
+
+def sboms_for_devices_by_name(
+    session: Session, maker: str, model: str, *, kind_not: str | None = None
+) -> list[int]:
+    query = select(SbomRow.id).where(
+        func.lower(SbomRow.model) == model.lower(),
+        or_(SbomRow.manufacturer.is_(None), func.lower(SbomRow.manufacturer) == maker.lower()),
+    )
+    if kind_not:
+        query = query.where(SbomRow.format != kind_not)
+    return list(session.scalars(query))
 
 
 # --------------------------------------------------------------------------- priority
@@ -332,7 +392,7 @@ def _score_vector(vector: Any) -> float | None:
         return None
 
 
-def _set_priority(row: FindingRow, e: _Enrichment) -> None:
+def _set_priority(row: FindingRow, e: _Enrichment, exposure: Exposure | None = None) -> None:
     cvss = e.cvss.get((row.advisory_source, row.advisory_id, row.vuln_id))
     epss = e.epss.get(row.vuln_id)
     level, score, reason = priority_for(
@@ -340,6 +400,7 @@ def _set_priority(row: FindingRow, e: _Enrichment) -> None:
         kev=row.vuln_id in e.kev,
         epss=epss[0] if epss else None,
         epss_percentile=epss[1] if epss else None,
+        exposure=exposure,
     )
     row.priority, row.priority_score, row.priority_reason = level, score, reason
 
@@ -350,23 +411,50 @@ def priority_for(
     kev: bool,
     epss: float | None,
     epss_percentile: float | None,
+    exposure: Exposure | None = None,
 ) -> tuple[str, float | None, str]:
     """(P1..P4, CVSS used, one-line reason) from the scoring policy."""
-    try:
-        from medsentry.vuln.scoring.priority import prioritise
-    except ImportError:  # scoring not installed: plain CVSS bands, KEV first
-        return _plain_priority(cvss, kev)
-    result = prioritise(cvss=cvss, kev=kev, epss=epss, epss_percentile=epss_percentile)
+    result = prioritise(
+        cvss=cvss, kev=kev, epss=epss, epss_percentile=epss_percentile, exposure=exposure
+    )
     return result.level, cvss, result.reason
 
 
-def _plain_priority(cvss: float | None, kev: bool) -> tuple[str, float | None, str]:
-    if kev:
-        return "P1", cvss, "known exploited (CISA KEV)"
-    if cvss is None:
-        return "P3", None, "no CVSS score"
-    level = "P1" if cvss >= 9 else "P2" if cvss >= 7 else "P3" if cvss >= 4 else "P4"
-    return level, cvss, f"CVSS {cvss:.1f}"
+def device_exposure(session: Session, sbom_id: int) -> Exposure | None:
+    """What the network showed about the devices an SBOM describes (None: no such device).
+
+    "Reachable from outside" is read as: the device offers a service and exchanges traffic
+    with a public address. Clear-text services are the well-known ports it offers.
+    """
+    sbom = session.get(SbomRow, sbom_id)
+    if sbom is None or not sbom.model:
+        return None
+    devices = [
+        d
+        for d in session.scalars(
+            select(DeviceRow).where(func.lower(DeviceRow.model) == sbom.model.lower())
+        )
+        if not sbom.manufacturer
+        or not d.manufacturer
+        or d.manufacturer.lower() == sbom.manufacturer.lower()
+    ]
+    if not devices:
+        return None
+    offers = [svc for d in devices for svc in d.services if svc.role == "offers"]
+    public = any(_is_public(p.peer_ip) for d in devices for p in d.peers)
+    cleartext = sorted({CLEARTEXT_PORTS[s.port] for s in offers if s.port in CLEARTEXT_PORTS})
+    return Exposure(
+        reachable_from_outside=public and bool(offers),
+        cleartext_services=tuple(cleartext),
+        talks_to_internet=public,
+    )
+
+
+def _is_public(ip: str) -> bool:
+    try:
+        return ipaddress.ip_address(ip).is_global
+    except ValueError:
+        return False
 
 
 # --------------------------------------------------------------------------- triage
