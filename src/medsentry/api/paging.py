@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import Query
 
-from medsentry.api.schemas import Order
+from medsentry.api.schemas import Order, Page
+
+T = TypeVar("T")
 
 MAX_PAGE = 500
 MAX_OFFSET = 10_000_000
@@ -26,3 +28,8 @@ def window(
     order: Annotated[Order, Query(description="Sort direction")] = "desc",
 ) -> Window:
     return Window(limit, offset, order == "desc")
+
+
+def paged(items: list[T], total: int, w: Window) -> Page[T]:
+    """The shared list answer: these items of ``total``, for the window asked."""
+    return Page(items=items, total=total, limit=w.limit, offset=w.offset)

@@ -10,7 +10,7 @@ from medsentry.api.auth import accounts, tokens
 from medsentry.api.auth.audit import list_audit
 from medsentry.api.auth.guard import Principal, require_admin, require_viewer
 from medsentry.api.auth.roles import Role
-from medsentry.api.paging import Window, window
+from medsentry.api.paging import Window, paged, window
 from medsentry.api.routers import API_PREFIX
 from medsentry.api.routers.captures import ctx_of
 from medsentry.api.schemas import (
@@ -175,9 +175,4 @@ def audit_log(
         limit=w.limit,
         offset=w.offset,
     )
-    return Page(
-        items=[AuditOut.model_validate(r, from_attributes=True) for r in records],
-        total=total,
-        limit=w.limit,
-        offset=w.offset,
-    )
+    return paged([AuditOut.model_validate(r, from_attributes=True) for r in records], total, w)

@@ -10,7 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from medsentry.api.auth.guard import Principal, require_analyst, require_viewer
 from medsentry.api.context import AppContext
 from medsentry.api.jobs import Job
-from medsentry.api.paging import Window, window
+from medsentry.api.paging import Window, paged, window
 from medsentry.api.routers import API_PREFIX
 from medsentry.api.schemas import CaptureOut, JobOut, Page
 from medsentry.api.uploads import (
@@ -86,12 +86,7 @@ async def receive_upload(
 @router.get("/captures", response_model=Page[CaptureOut], summary="Analysed captures")
 def list_captures(request: Request, w: Annotated[Window, Depends(window)]) -> Page[CaptureOut]:
     page = repository.list_captures(ctx_of(request).store, limit=w.limit, offset=w.offset)
-    return Page(
-        items=[CaptureOut(**c.to_json()) for c in page.rows],
-        total=page.total,
-        limit=w.limit,
-        offset=w.offset,
-    )
+    return paged([CaptureOut(**c.to_json()) for c in page.rows], page.total, w)
 
 
 @router.post(

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 
 from medsentry.api import queries
 from medsentry.api.auth.guard import require_viewer
-from medsentry.api.paging import Window, window
+from medsentry.api.paging import Window, paged, window
 from medsentry.api.routers import API_PREFIX
 from medsentry.api.schemas import (
     DeviceDetail,
@@ -73,12 +73,7 @@ def list_devices(
         limit=w.limit,
         offset=w.offset,
     )
-    return Page(
-        items=[DeviceSummary.of(d) for d in page.rows],
-        total=page.total,
-        limit=w.limit,
-        offset=w.offset,
-    )
+    return paged([DeviceSummary.of(d) for d in page.rows], page.total, w)
 
 
 def device_detail(store: Store, device: Device) -> DeviceDetail:

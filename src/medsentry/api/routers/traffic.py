@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Request
 
 from medsentry.api.auth.guard import require_viewer
-from medsentry.api.paging import Window, window
+from medsentry.api.paging import Window, paged, window
 from medsentry.api.routers import API_PREFIX
 from medsentry.api.routers.devices import DeviceKey, find_device, store_of
 from medsentry.api.schemas import EventOut, FlowOut, Page, Text, Timestamp
@@ -32,12 +32,7 @@ def _flows(request: Request, w: Window, sort: FlowSort, **filters: object) -> Pa
         offset=w.offset,
         **filters,  # type: ignore[arg-type]
     )
-    return Page(
-        items=[FlowOut.of(f) for f in page.rows],
-        total=page.total,
-        limit=w.limit,
-        offset=w.offset,
-    )
+    return paged([FlowOut.of(f) for f in page.rows], page.total, w)
 
 
 @router.get(
@@ -98,12 +93,7 @@ def _events(request: Request, w: Window, sort: EventSort, **filters: object) -> 
         offset=w.offset,
         **filters,  # type: ignore[arg-type]
     )
-    return Page(
-        items=[EventOut.of(e) for e in page.rows],
-        total=page.total,
-        limit=w.limit,
-        offset=w.offset,
-    )
+    return paged([EventOut.of(e) for e in page.rows], page.total, w)
 
 
 @router.get("/events", response_model=Page[EventOut], summary="List protocol events")
