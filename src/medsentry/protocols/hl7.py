@@ -32,6 +32,7 @@ _SEGMENT_SPLIT = re.compile(r"\r\n|\r|\n")
 # PRT fields naming a device: participation device, UDI device identifier, serial
 # number, device type.
 _PRT_DEVICE_FIELDS = (10, 16, 20, 22)
+_DETAILED = frozenset({"MSA", "PRT", "OBX"})
 
 
 @dataclass(slots=True)
@@ -156,10 +157,12 @@ def parse_message(raw: bytes) -> ParsedMessage:
             continue
         if len(out["segments"]) < MAX_SEGMENT_IDS:
             out["segments"].append(sid)
-        parts = seg.split(sep)
         if sid in cat.hl7_segments:
             phi = True
         value_field = cat.hl7_value_fields.get(sid)
+        if value_field is None and sid not in _DETAILED:
+            continue  # nothing more to learn here: do not even split it
+        parts = seg.split(sep)
         if value_field is not None and len(parts) > value_field and parts[value_field].strip():
             phi = True
         if sid == "MSA":
