@@ -133,7 +133,9 @@ async def login(
         )
         throttled.headers["Retry-After"] = str(int(wait) + 1)
         return throttled
-    user = await run_in_threadpool(accounts.authenticate, ctx.store, username, password)
+    user = None
+    if "\x00" not in username:  # PostgreSQL refuses NUL in text; no user has one
+        user = await run_in_threadpool(accounts.authenticate, ctx.store, username, password)
     if user is None:
         ctx.throttle.failed(username, address)
         ctx.metrics.logins.labels("failed").inc()
@@ -244,7 +246,8 @@ def device_page(
     flows_offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> Response:
     store = ctx_of(request).store
-    device = repository.get_device(store, key)
+    # PostgreSQL refuses NUL in text; such a key cannot exist anyway.
+    device = None if "\x00" in key else repository.get_device(store, key)
     if device is None:
         return render(request, "missing.html", principal, status_code=404, what=f"device {key}")
     detail = device_detail(store, device)
