@@ -6,6 +6,7 @@ import itertools
 import json
 import re
 import struct
+import warnings
 import zlib
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from tcp_relay import TcpRelay
 
 from medsentry.protocols.base import ORIG, RESP, ProtocolEvent
 from medsentry.protocols.dicom import DATASET_HEAD, DicomAnalyzer, scan_dataset
+from medsentry.protocols.dicom_uids import is_valid_uid, uid_name
 
 PATIENT = {
     "PatientName": "RELAYTEST^PATIENT",
@@ -503,3 +505,13 @@ def test_recorded_get_and_move_sessions() -> None:
     assert move_rq.fields["move_destination"] == "RAD_WS_01"
     assert sub[0].fields["called_ae"] == "RAD_WS_01"
     assert all(e.kind != "malformed" for e in move + sub)
+
+
+def test_invalid_uids_are_kept_but_not_named() -> None:
+    """A UID component with a leading zero is invalid (PS3.5 9.1); found by fuzzing."""
+    assert is_valid_uid("1.2.840.10008.3.1.1.1") and is_valid_uid("0.1")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert not is_valid_uid("1.2.840.0008.3.1.1.1")
+        assert uid_name("1.2.840.0008.3.1.1.1") is None
+        assert uid_name("1.2.840.10008.3.1.1.1") == "DICOM Application Context Name"

@@ -13,11 +13,11 @@ VERIFICATION = "1.2.840.10008.1.1"
 MODALITY_WORKLIST_FIND = "1.2.840.10008.5.1.4.31"
 
 
-_UID = re.compile(r"[0-9]+(\.[0-9]+)*")
+_UID = re.compile(r"(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*")
 
 
 def is_valid_uid(uid: str) -> bool:
-    """Dotted digits, at most 64 characters (PS3.5 9.1)."""
+    """Dotted numbers without leading zeros, at most 64 characters (PS3.5 9.1)."""
     return len(uid) <= 64 and _UID.fullmatch(uid) is not None
 
 
