@@ -77,6 +77,18 @@ def _tcp_flows(rng: np.random.Generator, n_flows: int, hosts: int, span: float) 
     size = np.where(rng.random(len(flow)) < 0.5, 1460, rng.integers(60, 1460, len(flow)))
     payload = np.where(is_data, size, 0)
     c, s = client[flow], server[flow]
+    # Sequence numbers: a random initial number per direction, advanced by the payload
+    # (and by one for SYN and FIN), as a real stack does.
+    side = flow * 2 + from_server
+    consumed = payload + ((flags & (SYN | FIN)) != 0)
+    order = np.argsort(side, kind="stable")
+    cum = np.cumsum(consumed[order])
+    first = np.r_[True, side[order][1:] != side[order][:-1]]
+    base = np.maximum.accumulate(np.where(first, np.arange(len(order)), 0))
+    before = cum - consumed[order] - (cum[base] - consumed[order][base])
+    seq = np.empty(len(flow), np.int64)
+    seq[order] = before
+    isn = rng.integers(0, 2**32, n_flows * 2)
     return Packets(
         ts=ts,
         src=np.where(from_server, s, c),
@@ -86,7 +98,7 @@ def _tcp_flows(rng: np.random.Generator, n_flows: int, hosts: int, span: float) 
         proto=np.full(len(flow), 6),
         flags=flags,
         payload=payload,
-        seq=rng.integers(0, 2**32, len(flow)),
+        seq=(isn[side] + seq) % 2**32,
     )
 
 
@@ -208,6 +220,7 @@ def write_pcap(p: Packets, path: Path, base_ts: float = 1_760_000_000.0) -> int:
     put(t[tcp | udp], p.sport[tcp | udp], 2, True)
     put(t[tcp | udp] + 2, p.dport[tcp | udp], 2, True)
     put(t[tcp] + 4, p.seq[tcp], 4, True)
+    put(t[tcp] + 8, np.where((p.flags[tcp] & ACK) != 0, 1, 0), 4, True)
     buf[t[tcp] + 12] = 0x50
     buf[t[tcp] + 13] = p.flags[tcp].astype(np.uint8)
     put(t[tcp] + 14, np.full(int(tcp.sum()), 65535), 2, True)

@@ -36,6 +36,9 @@ from medsentry.protocols.base import ORIG, RESP, ProtocolEvent, StreamAnalyzer
 INSPECT = 1
 IGNORE = 2
 MAX_STREAMS = 100_000  # concurrent reassembled connections kept at once
+# A stream that yields nothing but malformed events in this many bytes is not the
+# protocol we took it for: stop reassembling it.
+GIVE_UP_BYTES = 4096
 
 
 @dataclass(slots=True)
@@ -54,10 +57,21 @@ class Stream:
     protocol: str
     analyzer: StreamAnalyzer
     ends: Endpoints
+    slot: int
     sides: tuple[StreamReassembler, StreamReassembler] = field(
         default_factory=lambda: (StreamReassembler(), StreamReassembler())
     )
     last_ts: float = 0.0
+    fed: int = 0
+    good_events: int = 0
+    bad_events: int = 0
+
+    def finished(self) -> bool:
+        """True when reading further cannot tell us more."""
+        if self.good_events:
+            return False
+        # Garbage from the first bytes on, or nothing recognisable for a while.
+        return self.bad_events > 0 or self.fed > GIVE_UP_BYTES
 
 
 def _candidate_ports(ports: dict[int, str]) -> np.ndarray:
@@ -123,7 +137,17 @@ class AppLayer:
             syn = bool(d.tcp_flags[i] & TCP_SYN)
             for chunk in stream.sides[side].add(int(d.tcp_seq[i]), payload, ts, syn):
                 events += self._feed(stream, side, chunk.data, chunk.gap, chunk.ts)
+            if stream.finished():
+                events += self._retire(stream, int(flows.uid[k]), table)
         return events
+
+    def _retire(self, stream: Stream, uid_num: int, table: FlowTable) -> list[ProtocolEvent]:
+        """Stop inspecting a flow: flush its analyzer and never reassemble it again."""
+        table.cols.inspect[stream.slot] = IGNORE
+        del self.streams[uid_num]
+        if stream.good_events == 0:
+            self.services.pop(stream.uid, None)  # it was not that protocol after all
+        return stream.analyzer.close(stream.last_ts)
 
     def _decide(
         self, d: DecodedBatch, flows: BatchFlows, table: FlowTable, undecided: np.ndarray
@@ -160,7 +184,7 @@ class AppLayer:
             uid = uid_texts(np.array([uid_num], np.uint64))[0]
             ends = self._endpoints(cols, slot)
             self.endpoints[uid] = ends
-            self.streams[uid_num] = Stream(uid, name, make_stream_analyzer(name, uid), ends)
+            self.streams[uid_num] = Stream(uid, name, make_stream_analyzer(name, uid), ends, slot)
             self.services[uid] = name
 
     def _endpoints(self, cols: FlowColumns, slot: int) -> Endpoints:

@@ -506,14 +506,22 @@ def _resync(buf: bytearray, start: int) -> int | None:
     Returns the offset, ``-(offset+1)`` when a candidate needs more bytes to be judged,
     or None when no offset before the last four bytes can start a record.
     """
-    for pos in range(start, len(buf) - 4):
-        if not _plausible_header(buf, pos):
-            continue
-        following = pos + 5 + ((buf[pos + 3] << 8) | buf[pos + 4])
-        if following + 5 > len(buf):
-            return -(pos + 1)
-        if _plausible_header(buf, following):
-            return pos
+    last = len(buf) - 5  # the final position a 5-byte header can start at
+    pos = start
+    while pos <= last:
+        # Every record header has major version 3 in its second byte: jump between
+        # those bytes with find() instead of testing every offset in Python.
+        k = buf.find(3, pos + 1, last + 2)
+        if k < 0:
+            return None
+        pos = k - 1
+        if _plausible_header(buf, pos):
+            following = pos + 5 + ((buf[pos + 3] << 8) | buf[pos + 4])
+            if following + 5 > len(buf):
+                return -(pos + 1)
+            if _plausible_header(buf, following):
+                return pos
+        pos += 1
     return None
 
 
