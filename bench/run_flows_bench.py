@@ -154,14 +154,13 @@ def main() -> None:
         except ImportError:
             print("NFStream not installed (pip install nfstream): skipped")
     base = results[0].seconds
-    print(
-        f"\ncapture: {cap} ({cap.stat().st_size / 1e6:.0f} MB, {packets:,} packets), one core each\n"
-    )
+    size_mb = cap.stat().st_size / 1e6
+    print(f"\ncapture: {cap} ({size_mb:.0f} MB, {packets:,} packets), one core each\n")
     print(f"{'tool':46} {'seconds':>8} {'packets/s':>12} {'peak RSS MB':>12} {'vs flows-only':>14}")
     for r in results:
-        print(
-            f"{r.name:46} {r.seconds:8.2f} {packets / r.seconds:12,.0f} {r.peak_rss_mb:12.0f} {base / r.seconds:13.2f}x"
-        )
+        pps = packets / r.seconds
+        ratio = base / r.seconds
+        print(f"{r.name:46} {r.seconds:8.2f} {pps:12,.0f} {r.peak_rss_mb:12.0f} {ratio:13.2f}x")
     report = {
         r.name: {"seconds": r.seconds, "pps": packets / r.seconds, "peak_rss_mb": r.peak_rss_mb}
         for r in results
