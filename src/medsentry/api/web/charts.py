@@ -126,9 +126,11 @@ def star_graph(center: str, peers: Sequence[Node], label: str, size: int = 440) 
         )
         anchor = "start" if math.cos(angle) > 0.2 else "end" if math.cos(angle) < -0.2 else "middle"
         dx = 8 if anchor == "start" else -8 if anchor == "end" else 0
+        # Labels above the top node and below the bottom one, never across the edge.
+        dy = 4 if anchor != "middle" else (-10 if math.sin(angle) < 0 else 18)
         node = (
             f'<circle class="node{" known" if peer.href else ""}" cx="{x:.1f}" cy="{y:.1f}" r="6"/>'
-            f'<text class="legend" x="{x + dx:.1f}" y="{y + 4:.1f}" text-anchor="{anchor}">'
+            f'<text class="legend" x="{x + dx:.1f}" y="{y + dy:.1f}" text-anchor="{anchor}">'
             f"{escape(peer.label)}</text>"
         )
         if peer.href:
