@@ -32,6 +32,7 @@ def _root(
 
 def _register() -> None:
     # Command modules register themselves on import; keep one line per family.
+    import medsentry.cli.catch
     import medsentry.cli.know
     import medsentry.cli.operate
     import medsentry.cli.protect

@@ -58,6 +58,22 @@ class Severity(StrEnum):
 SEVERITY_RANK = {Severity.LOW: 0, Severity.MEDIUM: 1, Severity.HIGH: 2, Severity.CRITICAL: 3}
 
 
+def endpoint(ip: str, port: int) -> str:
+    """``ip:port``, with IPv6 addresses in brackets so the port stays unambiguous."""
+    return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
+
+
+def split_endpoint(text: str) -> tuple[str, int | None]:
+    """The inverse of ``endpoint``; plain addresses (and MACs) come back without a port."""
+    if text.startswith("["):
+        host, _, port = text[1:].partition("]:")
+        return host, int(port) if port.isdigit() else None
+    host, sep, port = text.rpartition(":")
+    if sep and text.count(":") == 1 and port.isdigit():
+        return host, int(port)
+    return text, None
+
+
 def alert_id(category: str, src: str | None, ts_start: float, dst: str | None = None) -> str:
     """Deterministic id: re-analysing the same capture yields the same ids. Alerts
     without a single source (distributed floods) are told apart by their target."""

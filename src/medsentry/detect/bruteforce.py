@@ -22,7 +22,7 @@ from collections import OrderedDict
 import numpy as np
 
 from medsentry.decode.columns import PROTO_TCP
-from medsentry.detect.base import Alert, BatchView, Category, Severity, register
+from medsentry.detect.base import Alert, BatchView, Category, Severity, endpoint, register
 from medsentry.detect.config import BruteForceConfig, DetectConfig
 from medsentry.detect.episodes import Episode, EpisodeDetector
 from medsentry.detect.vec import group_by, ip_at
@@ -148,7 +148,7 @@ class BruteForceDetector(EpisodeDetector):
         ends = view.endpoints(uid)
         if ends is None or not isinstance(status, int):
             return []
-        server = f"{ends[2]}:{ends[3]}"
+        server = endpoint(ends[2], ends[3])
         if status in (401, 407):
             closed = self._count("http", ends[0], server, ts, ts, "failures")
         elif 200 <= status < 400 and ("http", ends[0], server) in self.tracker.open:

@@ -143,6 +143,7 @@ class ModelConfig(_Strict):
     min_confidence: float = Field(default=0.9, ge=0, le=1)
     min_windows: int = Field(default=20, ge=1)
     gap_s: float = Field(default=60.0, gt=0)
+    sample_every: int = Field(default=8, ge=1)
     standalone: bool = False
 
 

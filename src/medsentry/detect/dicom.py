@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from medsentry.detect.base import Alert, BatchView, Category, Severity, register
+from medsentry.detect.base import Alert, BatchView, Category, Severity, endpoint, register
 from medsentry.detect.config import DetectConfig, DicomConfig
 from medsentry.detect.episodes import Episode, EpisodeDetector, add_counts, top
 
@@ -57,7 +57,7 @@ class DicomDetector(EpisodeDetector):
             ep.data.setdefault("client", client)
             ep.data["new_ae"] = ae not in self.known_aes and ae != client
             if ends:
-                target = f"{ends[2]}:{ends[3]}"
+                target = endpoint(ends[2], ends[3])
                 add_counts(ep.targets, [(target, 1)], 64)
             sop = e.fields.get("affected_sop_class")
             if sop:

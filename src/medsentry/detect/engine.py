@@ -110,6 +110,23 @@ class DetectionEngine:
             self.model.observe(view)
         return self._out(alerts, final=False)
 
+    def detector(self, name: str) -> Detector | None:
+        return next((d for d in self.detectors if d.name == name), None)
+
+    def baselines_json(self) -> list[dict[str, Any]]:
+        """Device baseline profiles, as JSON (for the store and ``baseline show``)."""
+        det = self.detector("baseline")
+        return list(getattr(det, "profiles_json", list)())
+
+    def load_baselines(self, profiles: Iterable[dict[str, Any]]) -> None:
+        """Resume from stored profiles (learned devices stay learned across runs)."""
+        det = self.detector("baseline")
+        if det is not None:
+            from medsentry.detect.baseline import BaselineDetector, Profile
+
+            if isinstance(det, BaselineDetector):
+                det.load([Profile.from_json(p) for p in profiles])
+
     def set_devices(self, devices: Iterable[Any]) -> None:
         """The inventory's devices (identity, type), for detectors that care."""
         self.devices = list(devices)

@@ -15,7 +15,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from medsentry.detect.base import Alert, BatchView, Category, Severity, register
+from medsentry.detect.base import Alert, BatchView, Category, Severity, endpoint, register
 from medsentry.detect.config import DetectConfig, MqttConfig
 from medsentry.detect.episodes import Episode, EpisodeDetector, add_counts, top
 
@@ -48,7 +48,7 @@ class MqttDetector(EpisodeDetector):
             ends = view.endpoints(e.uid)
             if ends is None:
                 continue
-            client, broker = ends[0], f"{ends[2]}:{ends[3]}"
+            client, broker = ends[0], endpoint(ends[2], ends[3])
             if e.kind in ("connect", "publish") and e.direction == 0:
                 floods.setdefault((e.kind, broker), []).append((e.ts, client))
             elif e.kind == "malformed" or e.kind == "anomaly":

@@ -10,7 +10,7 @@ crosses to or from a public address (it left the network unprotected), or, with
 
 from __future__ import annotations
 
-from medsentry.detect.base import Alert, BatchView, Category, Severity, register
+from medsentry.detect.base import Alert, BatchView, Category, Severity, endpoint, register
 from medsentry.detect.config import DetectConfig, PhiConfig
 from medsentry.detect.episodes import Episode, EpisodeDetector
 from medsentry.detect.netaddr_util import is_public
@@ -63,7 +63,7 @@ class PhiDetector(EpisodeDetector):
             ts_end=ep.last_ts,
             src=client,
             dst=server,
-            targets={f"{server}:{ep.data.get('port')}": ep.counts.get("messages", 0)},
+            targets={endpoint(server, int(ep.data.get("port", 0))): ep.counts.get("messages", 0)},
             devices=[client, server],
             protocol=protocol,
             counts={"messages": ep.counts.get("messages", 0)},

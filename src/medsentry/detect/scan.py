@@ -45,7 +45,7 @@ from medsentry.decode.columns import (
     TCP_SYN,
     TCP_URG,
 )
-from medsentry.detect.base import Alert, BatchView, Category, Severity, register
+from medsentry.detect.base import Alert, BatchView, Category, Severity, endpoint, register
 from medsentry.detect.config import DetectConfig, ScanConfig
 from medsentry.detect.episodes import Episode, EpisodeDetector, top
 from medsentry.detect.vec import group_by, ip_at
@@ -283,7 +283,7 @@ class ScanDetector(EpisodeDetector):
             closed.extend(done)
             ep.add("requests")
             ep.add(f"why:{reason}")
-            target = f"{ends[2]}:{ends[3]}"
+            target = endpoint(ends[2], ends[3])
             ep.targets[target] = ep.targets.get(target, 0) + 1
             agent = e.fields.get("user_agent")
             if reason == "scanner user agent" and agent:
