@@ -23,6 +23,7 @@ from sqlalchemy import (
 )
 
 from medsentry.inventory.device import Device
+from medsentry.store import repository
 from medsentry.store.db import Store
 from medsentry.store.repository import CAPTURES, DEVICE_IPS, DEVICES, EVENTS, FLOWS
 
@@ -208,3 +209,66 @@ def phi_conversations(store: Store, limit: int = 10) -> list[Conversation]:
             .limit(limit)
         ).all()
     return [Conversation(r[0], r[1], r[2], int(r[3]), r[4]) for r in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceLine:
+    """One row of the device list: the device's own columns and its IPs, nothing joined
+    that the list does not show (peers and services stay on the device page)."""
+
+    key: str
+    mac: str | None
+    ips: list[str]
+    vendor: str | None
+    type: str
+    manufacturer: str | None
+    model: str | None
+    confidence: float
+    first_seen: float
+    last_seen: float
+    bytes_sent: int
+    bytes_received: int
+    packets_sent: int
+    packets_received: int
+
+
+_LINE_COLUMNS = [c for c in DeviceLine.__slots__ if c != "ips"]
+
+
+def device_lines(
+    store: Store,
+    type: str | None = None,
+    manufacturer: str | None = None,
+    search: str | None = None,
+    sort: str = "last_seen",
+    desc: bool = True,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[DeviceLine], int]:
+    """A page of the device list and the total matching, in two indexed queries plus one
+    for the IPs: the list's filters and order are the repository's own."""
+    conds = repository.device_conditions(type, manufacturer, search)
+    order = repository.device_order(sort, desc)
+    with store.engine.connect() as conn:
+        total = conn.execute(select(func.count()).select_from(DEVICES).where(*conds)).scalar_one()
+        rows = conn.execute(
+            select(DEVICES.c.id, *(DEVICES.c[name] for name in _LINE_COLUMNS))
+            .where(*conds)
+            .order_by(*order)
+            .limit(limit)
+            .offset(offset)
+        ).all()
+        ips: dict[int, list[str]] = {}
+        if rows:
+            found = conn.execute(
+                select(DEVICE_IPS.c.device_id, DEVICE_IPS.c.ip).where(
+                    DEVICE_IPS.c.device_id.in_([r.id for r in rows])
+                )
+            ).all()
+            for device_id, ip in found:
+                ips.setdefault(device_id, []).append(ip)
+    lines = [
+        DeviceLine(ips=sorted(ips.get(r.id, [])), **{n: getattr(r, n) for n in _LINE_COLUMNS})
+        for r in rows
+    ]
+    return lines, int(total)

@@ -620,21 +620,10 @@ _DEVICE_SORTS: dict[str, ColumnElement[Any]] = {
 }
 
 
-def list_devices(
-    store: Store,
-    type: str | None = None,
-    manufacturer: str | None = None,
-    search: str | None = None,
-    sort: str = "last_seen",
-    desc: bool = True,
-    limit: int = 100,
-    offset: int = 0,
-) -> Page[Device]:
-    """Devices matching every given filter. ``type`` and ``manufacturer`` match whole
-    values, ignoring case; ``search`` matches part of the key, MAC, vendor, type,
-    manufacturer, model or any IP. Sorts: see ``_DEVICE_SORTS``."""
-    _check_window(limit, offset)
-    order = _order_by(_DEVICE_SORTS, sort, desc, DEVICES.c.id)
+def device_conditions(
+    type: str | None = None, manufacturer: str | None = None, search: str | None = None
+) -> list[ColumnElement[bool]]:
+    """The WHERE conditions of :func:`list_devices` (shared with the API's lighter list)."""
     conds: list[ColumnElement[bool]] = []
     if type is not None:
         conds.append(func.lower(DEVICES.c.type) == type.lower())
@@ -650,6 +639,30 @@ def list_devices(
                 DEVICES.c.id.in_(by_ip),
             )
         )
+    return conds
+
+
+def device_order(sort: str = "last_seen", desc: bool = True) -> list[UnaryExpression[Any]]:
+    """The ORDER BY of :func:`list_devices` for a named sort key."""
+    return _order_by(_DEVICE_SORTS, sort, desc, DEVICES.c.id)
+
+
+def list_devices(
+    store: Store,
+    type: str | None = None,
+    manufacturer: str | None = None,
+    search: str | None = None,
+    sort: str = "last_seen",
+    desc: bool = True,
+    limit: int = 100,
+    offset: int = 0,
+) -> Page[Device]:
+    """Devices matching every given filter. ``type`` and ``manufacturer`` match whole
+    values, ignoring case; ``search`` matches part of the key, MAC, vendor, type,
+    manufacturer, model or any IP. Sorts: see ``_DEVICE_SORTS``."""
+    _check_window(limit, offset)
+    order = device_order(sort, desc)
+    conds = device_conditions(type, manufacturer, search)
     with store.session() as session:
         total = session.execute(
             select(func.count()).select_from(DEVICES).where(*conds)

@@ -63,7 +63,7 @@ def list_devices(
     ] = None,
     sort: DeviceSort = "last_seen",
 ) -> Page[DeviceSummary]:
-    page = repository.list_devices(
+    lines, total = queries.device_lines(
         store_of(request),
         type=type,
         manufacturer=manufacturer,
@@ -73,7 +73,7 @@ def list_devices(
         limit=w.limit,
         offset=w.offset,
     )
-    return paged([DeviceSummary.of(d) for d in page.rows], page.total, w)
+    return paged([DeviceSummary.model_validate(d, from_attributes=True) for d in lines], total, w)
 
 
 def device_detail(store: Store, device: Device) -> DeviceDetail:

@@ -217,9 +217,10 @@ def devices_page(
 ) -> Response:
     query = (q or "").replace("\x00", "").strip() or None
     kind = (type or "").replace("\x00", "").strip() or None
-    page = repository.list_devices(
+    lines, total = queries.device_lines(
         ctx_of(request).store, type=kind, search=query, limit=PAGE_ROWS, offset=offset
     )
+    page = repository.Page(lines, total)
     base = {k: v for k, v in (("q", query), ("type", kind)) if v}
 
     def link(at: int) -> str:

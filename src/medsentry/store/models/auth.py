@@ -13,6 +13,7 @@ from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from medsentry.store.base import Base
+from medsentry.store.models.core import DeviceRow
 
 
 class UserRow(Base):
@@ -86,3 +87,11 @@ class AuditRow(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
     __table_args__ = (Index("ix_audit_log_actor_at", "actor", "at"),)
+
+
+# Indexes the dashboard's device list sorts by (the core migrations index last_seen, type
+# and manufacturer); declared here, with their migration auth_0002, so the list stays an
+# index walk at any inventory size.
+Index("ix_devices_first_seen", DeviceRow.first_seen)
+Index("ix_devices_bytes", DeviceRow.bytes_sent + DeviceRow.bytes_received)
+Index("ix_devices_packets", DeviceRow.packets_sent + DeviceRow.packets_received)
