@@ -30,6 +30,7 @@ from medsentry.flows.reassembly import StreamReassembler
 from medsentry.flows.record import FlowRecord
 from medsentry.flows.table import BatchFlows, FlowColumns, FlowTable
 from medsentry.inventory.device import Device
+from medsentry.inventory.identify import add_evidence
 from medsentry.inventory.tracker import InventoryTracker
 from medsentry.protocols.base import ORIG, RESP, ProtocolEvent, StreamAnalyzer
 
@@ -279,9 +280,7 @@ class AppLayer:
                 device = inventory.device_of(ip, l2)
                 if device is None:
                     continue
-                for item in self.evidence(event, role):
-                    if item not in device.evidence:
-                        device.evidence.append(item)
+                add_evidence(device, self.evidence(event, role))
 
     def classify(self, devices: list[Device]) -> None:
         if self.classify_device is None:

@@ -25,8 +25,17 @@ from medsentry.cli import app
 from medsentry.config import database_url
 from medsentry.errors import CaptureError, InputError, UnsupportedCaptureError
 from medsentry.inventory.device import Device
+from medsentry.inventory.identify import classify, evidence_from_event
 from medsentry.store import repository
 from medsentry.store.db import Store
+
+
+def analysis_options(no_protocols: bool) -> AnalysisOptions:
+    """Pipeline options: protocol analyzers and device identification unless disabled."""
+    return AnalysisOptions(
+        protocols=not no_protocols, evidence=evidence_from_event, classify=classify
+    )
+
 
 DB_HELP = "Database URL (default: MEDSENTRY_DB, else sqlite:///medsentry.db)."
 console = Console(stderr=True)
@@ -119,7 +128,7 @@ def _analyze_one(
         sinks.append(StoreSink(store, capture_id))
     if out_dir is not None:
         sinks.append(JsonlSink(out_dir))
-    analysis = Analysis(sinks, AnalysisOptions(protocols=not no_protocols))
+    analysis = Analysis(sinks, analysis_options(no_protocols))
     size = path.stat().st_size
     try:
         if quiet:
@@ -214,7 +223,7 @@ def capture(
         sinks.append(StoreSink(store, capture_id))
     if out_dir is not None:
         sinks.append(JsonlSink(out_dir))
-    analysis = Analysis(sinks, AnalysisOptions(protocols=not no_protocols))
+    analysis = Analysis(sinks, analysis_options(no_protocols))
     if not quiet:
         console.print(f"capturing on {interface} (Ctrl-C to stop)")
     try:
