@@ -5,6 +5,7 @@ Each command family lives in its own module and is registered here.
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import typer
@@ -36,12 +37,46 @@ def _register() -> None:
     import medsentry.cli.know
     import medsentry.cli.operate
     import medsentry.cli.protect
+    import medsentry.cli.prove
     import medsentry.cli.query  # noqa: F401
     from medsentry.cli import see  # noqa: F401
 
 
+# Where each top-level command lives, so a run imports only the family it needs (the
+# analysis path should not pay for the web server's or the update framework's imports).
+# A command missing here still works: every family is imported then.
+COMMAND_HOMES = {
+    "analyze": "see",
+    "capture": "see",
+    "devices": "query",
+    "flows": "query",
+    "alerts": "catch",
+    "baseline": "catch",
+    "model": "catch",
+    "sbom": "know",
+    "advisories": "know",
+    "findings": "know",
+    "vex": "know",
+    "serve": "operate",
+    "users": "operate",
+    "tokens": "operate",
+    "firmware": "protect",
+    "update": "protect",
+    "integrity": "protect",
+}
+
+
+def _register_for(argv: list[str]) -> None:
+    command = next((arg for arg in argv if not arg.startswith("-")), None)
+    home = COMMAND_HOMES.get(command or "")
+    if home is None:
+        _register()
+    else:
+        importlib.import_module(f"medsentry.cli.{home}")
+
+
 def main() -> None:
-    _register()
+    _register_for(sys.argv[1:])
     try:
         app()
     except MedSentryError as exc:
