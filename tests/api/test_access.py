@@ -18,6 +18,7 @@ SAMPLE_PARAMS = {
     "job_id": "0" * 32,
     "username": "viewer",
     "token_pk": "1",
+    "finding_id": "1",
 }
 
 
@@ -92,6 +93,7 @@ def test_roles_below_the_required_one_get_403(api: Api) -> None:
     assert ("POST", "/api/v1/captures") in checked
     assert ("GET", "/api/v1/audit") in checked
     assert ("POST", "/api/v1/users") in checked
+    assert ("POST", "/api/v1/findings/{finding_id}/state") in checked
 
 
 def test_allowed_roles_get_through(api: Api) -> None:

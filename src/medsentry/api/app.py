@@ -17,7 +17,15 @@ from medsentry import __version__
 from medsentry.api.auth.guard import NotAuthenticated, require_viewer
 from medsentry.api.context import AppContext
 from medsentry.api.observe import RequestObserver
-from medsentry.api.routers import API_PREFIX, accounts, captures, devices, health, traffic
+from medsentry.api.routers import (
+    API_PREFIX,
+    accounts,
+    captures,
+    devices,
+    findings,
+    health,
+    traffic,
+)
 from medsentry.api.settings import ApiSettings
 from medsentry.api.uploads import UploadRejected
 from medsentry.api.web import routes as web
@@ -122,7 +130,7 @@ def create_app(
     )
     app.state.ctx = ctx
     _install_handlers(app)
-    for module in (health, devices, traffic, captures, accounts):
+    for module in (health, devices, traffic, captures, findings, accounts):
         app.include_router(module.router)
     app.include_router(web.router)
 
