@@ -63,6 +63,11 @@ COMMAND_HOMES = {
     "firmware": "protect",
     "update": "protect",
     "integrity": "protect",
+    "compliance": "prove",
+    "mds2": "prove",
+    "recalls": "prove",
+    "readiness": "prove",
+    "report": "prove",
 }
 
 

@@ -131,7 +131,8 @@ def attest(
         raise InputError("an attestation needs a comment saying what backs it")
     if not actor.strip():
         raise InputError("an attestation needs the name of the person making it")
-    at = now if now is not None else time.time()
+    # Floats, as the database returns them, so the digest can be recomputed from a row.
+    at = float(now if now is not None else time.time())
     prev = session.scalar(select(AttestationRow.digest).order_by(AttestationRow.id.desc()))
     values: dict[str, object] = {
         "control_id": control_id,
@@ -139,7 +140,7 @@ def attest(
         "comment": comment.strip(),
         "actor": actor.strip()[:256],
         "at": at,
-        "valid_until": at + valid_days * DAY if valid_days else None,
+        "valid_until": float(at + valid_days * DAY) if valid_days else None,
         "document_id": document.id if document is not None else None,
     }
     row = AttestationRow(**values, prev_digest=prev, digest=_digest(values, prev))
@@ -182,7 +183,8 @@ def effective_attestations(
     session: Session, now: float | None = None
 ) -> dict[str, AttestationView]:
     """The attestation in force for each control: the newest, unless withdrawn or expired."""
-    at = now if now is not None else time.time()
+    # Floats, as the database returns them, so the digest can be recomputed from a row.
+    at = float(now if now is not None else time.time())
     latest: dict[str, AttestationRecord] = {}
     for record in _records(session, None):
         latest[record.control_id] = record

@@ -77,6 +77,7 @@ class Questionnaire(BaseModel):
     domains: dict[str, Domain]
     scales: dict[str, tuple[Option, ...]]
     questions: tuple[Question, ...]
+    remedies: dict[str, str]
 
     @model_validator(mode="after")
     def _consistent(self) -> Questionnaire:
@@ -103,6 +104,9 @@ def load_questionnaire(path: Path = QUESTIONNAIRE_FILE) -> Questionnaire:
     from medsentry.compliance.evaluators import check_params, registered
 
     known = registered()
+    missing = set(known) - set(questionnaire.remedies)
+    if missing:
+        raise ConfigError(f"{path}: no remedy for evaluator(s) {sorted(missing)}")
     for q in questionnaire.questions:
         for evaluator_id in q.evidence:
             if evaluator_id not in known:
@@ -199,11 +203,11 @@ def _score_question(
     evidence_score = sum(scores) / len(scores) if scores else None
     parts = [s for s in (answer_score, evidence_score) if s is not None]
     score = sum(parts) / len(parts) if parts else 0.0
+    # A confident answer ("routine", "measured") that any evidence shows failing.
     contradicted = (
         answer_score is not None
-        and evidence_score is not None
         and answer_score >= 3
-        and evidence_score <= 1
+        and any(status == Status.FAIL.value for _, status, _ in evidence)
     )
     return QuestionScore(question, answer, answer_score, evidence, score, contradicted)
 
@@ -224,6 +228,46 @@ def _horizon(rank: int, priority: float) -> str:
     if rank < 7 or priority >= 1.0:
         return "next"
     return "later"
+
+
+def _question_step(s: QuestionScore) -> RoadmapStep:
+    gap = (MAX_SCORE - s.score) / MAX_SCORE
+    why = f"scored {s.score:.1f}/4"
+    priority = s.question.weight * gap
+    if s.contradicted:
+        # A confident answer the data disproves is a blind spot: rank it high.
+        why += "; your answer is contradicted by the data"
+        priority = s.question.weight * max(gap, 0.5) * 1.5
+    failing = [m for _, status, m in s.evidence if status == Status.FAIL.value]
+    if failing:
+        why += "; " + failing[0]
+    return RoadmapStep(priority, "", s.question.domain, s.question.step, why)
+
+
+def _root_cause_steps(assessment: Any, q: Questionnaire) -> list[RoadmapStep]:
+    """One step per failing evaluator, ranked by how many controls it fails."""
+    failing: dict[str, list[Any]] = {}
+    summaries: dict[str, str] = {}
+    for result in assessment.results:
+        for evidence in result.evidence:
+            if evidence.status is Status.FAIL:
+                failing.setdefault(evidence.evaluator, []).append(result.control)
+                summaries.setdefault(evidence.evaluator, evidence.summary)
+    steps = []
+    for evaluator_id, controls in failing.items():
+        in_force = [c for c in controls if c.status == "final"]
+        priority = min(3.0, 1.5 + 0.15 * len(controls) + (0.5 if in_force else 0.0))
+        refs = ", ".join(dict.fromkeys(c.reference for c in (in_force or controls)))
+        steps.append(
+            RoadmapStep(
+                priority,
+                "",
+                "compliance",
+                q.remedies[evaluator_id],
+                f"{summaries[evaluator_id][:200]}; fails {len(controls)} control(s): {refs[:200]}",
+            )
+        )
+    return steps
 
 
 def evaluate(
@@ -259,31 +303,8 @@ def evaluate(
     )
     level, name = _level(q, overall, min(domain_scores.values()))
 
-    steps = []
-    for s in scored:
-        gap = (MAX_SCORE - s.score) / MAX_SCORE
-        if gap <= 0:
-            continue
-        why = f"scored {s.score:.1f}/4" + (
-            "; your answer is contradicted by the data" if s.contradicted else ""
-        )
-        failing = [m for _, status, m in s.evidence if status == Status.FAIL.value]
-        if failing:
-            why += "; " + failing[0]
-        priority = s.question.weight * gap * (1.5 if s.contradicted else 1.0)
-        steps.append(RoadmapStep(priority, "", s.question.domain, s.question.step, why))
-    assessment = assess(session, profile, now=at)
-    for result in assessment.results:
-        if result.status is Status.FAIL and result.control.automated:
-            steps.append(
-                RoadmapStep(
-                    2.0,
-                    "",
-                    "compliance",
-                    f"Fix: {result.control.title} ({result.control.reference})",
-                    result.summary[:300],
-                )
-            )
+    steps = [_question_step(s) for s in scored if s.score < MAX_SCORE]
+    steps += _root_cause_steps(assess(session, profile, now=at), q)
     # Several controls often fail for one cause: keep one step per action text.
     unique: dict[str, RoadmapStep] = {}
     for step in sorted(steps, key=lambda st: -st.priority):

@@ -234,7 +234,7 @@ class ReadResult:
 
 def read_source(source: str) -> ReadResult:
     """Recalls from a file path or URL."""
-    if source.lower().startswith(("http://", "https://")):
+    if "://" in source:
         content = fetch(source)
     else:
         try:

@@ -143,7 +143,7 @@ def normalise_id(raw: object) -> NormalisedId | None:
         if entry is None:
             return None
         canonical = f"{section}-{item}"
-        change = None if canonical == text else f"{raw!s} -> {canonical}"
+        change = None if canonical == str(raw).strip() else f"{raw!s} -> {canonical}"
         if code and code != entry[0]:
             change = f"{raw!s} -> {canonical} (section code {code} does not match {entry[0]})"
         return NormalisedId(canonical, HN2013, change, canonical in known_ids(HN2013))
@@ -157,7 +157,7 @@ def normalise_id(raw: object) -> NormalisedId | None:
         if fixed is None:
             return None
         canonical = f"{fixed}-{number}"
-        change = None if canonical == text else f"{raw!s} -> {canonical}"
+        change = None if canonical == str(raw).strip() else f"{raw!s} -> {canonical}"
         return NormalisedId(canonical, HN2019, change, canonical in known_ids(HN2019))
     m = _LETTER.match(compact)
     if m and (len(compact) > 1 or str(raw).strip().isupper()):

@@ -259,18 +259,26 @@ def split_models(text: str | None) -> list[str]:
 
 
 def _labelled(grid: Grid, labels: tuple[str, ...]) -> str | None:
-    """The value next to (right of, else below) a cell reading one of ``labels``."""
+    """The value next to a cell reading one of ``labels``: to its right, or below it when
+    the form lays labels out in a row with the values underneath."""
     wanted = {label.lower() for label in labels}
+    every_label = {
+        label.lower() for options in forms_spec().hn2013.header_labels.values() for label in options
+    }
+
+    def is_label(value: Any) -> bool:
+        return isinstance(value, str) and value.strip().rstrip(":").lower() in every_label
+
     for r, row in enumerate(grid[:60]):
         for c, value in enumerate(row):
             if not isinstance(value, str) or value.strip().rstrip(":").lower() not in wanted:
                 continue
-            for right in row[c + 1 :]:
-                if right not in (None, "") and str(right).strip():
-                    return str(right).strip()
+            right = next((v for v in row[c + 1 :] if v not in (None, "") and str(v).strip()), None)
+            if right is not None and not is_label(right):
+                return str(right).strip()
             if r + 1 < len(grid) and c < len(grid[r + 1]):
                 below = grid[r + 1][c]
-                if below not in (None, "") and str(below).strip():
+                if below not in (None, "") and str(below).strip() and not is_label(below):
                     return str(below).strip()
     return None
 
