@@ -54,7 +54,8 @@ def external_exposure(ctx: Context, params: DeviceFilter) -> Evidence:
     return Evidence(
         eid,
         Status.PASS,
-        f"no traffic between {scope_words(params.device_types)} devices and the internet",
+        "no traffic with the internet"
+        + (f" for {scope_words(params.device_types)} devices" if params.device_types else ""),
         metrics=metrics,
     )
 
@@ -116,8 +117,10 @@ def segmentation(ctx: Context, params: SegmentParams) -> Evidence:
     return Evidence(
         eid,
         status,
-        f"{len(medical_nets) - len(mixed)} of {len(medical_nets)} segments with medical devices "
-        "hold no workstations",
+        f"{len(mixed)} of {len(medical_nets)} segment(s) with medical devices also hold "
+        "workstations"
+        if mixed
+        else f"{len(medical_nets)} segment(s) with medical devices, none with workstations",
         items=items,
         metrics={"medical_segments": len(medical_nets), "mixed_segments": len(mixed)},
     )
