@@ -35,6 +35,7 @@ from medsentry.detect.vec import group_by
 ARP_REQUEST = 1
 ARP_REPLY = 2
 SOLICIT_WINDOW_S = 10.0  # a reply this soon after the matching request answers it
+IP_SAMPLE = 8  # learn IP->MAC bindings from one IPv4 packet in this many
 BROADCAST = 0xFFFFFFFFFFFF
 IPV4_LOW = np.uint64(0xFFFFFFFF)
 MITRE_SPOOF = ["T1557.002", "T0830"]
@@ -81,7 +82,8 @@ class ArpDetector(EpisodeDetector):
         """Bind source addresses of IPv4 traffic to the MAC they came from, but not for
         MACs that send from many addresses (routers forwarding for remote hosts)."""
         d = view.decoded
-        rows = np.flatnonzero((d.l3 == L3_IPV4) & (d.eth_src != 0))
+        # Bindings are stable: every few packets are enough to know who sends from where.
+        rows = np.flatnonzero((d.l3 == L3_IPV4) & (d.eth_src != 0))[::IP_SAMPLE]
         if len(rows) == 0:
             return
         src_ip = d.src_lo[rows] & IPV4_LOW

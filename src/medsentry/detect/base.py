@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
@@ -173,7 +173,7 @@ class BatchView:
 
     decoded: DecodedBatch
     flow_index: npt.NDArray[np.int64]
-    flow_uids: list[str]
+    flow_uids: Sequence[str]
     flows_closed: list[FlowRecord] = field(default_factory=list)
     events: list[ProtocolEvent] = field(default_factory=list)
     flow_peers: dict[str, tuple[str, int, str, int]] = field(default_factory=dict)

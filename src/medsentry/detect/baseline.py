@@ -104,6 +104,8 @@ class BaselineDetector(EpisodeDetector):
     def _feed(self, view: BatchView) -> list[Episode]:
         self.medical.observe(view)
         closed: list[Episode] = []
+        if not self.medical and not self.profiles:
+            return closed  # no medical device known yet: nothing to watch
         for e in view.events:
             ends = view.endpoints(e.uid)
             if ends is None:

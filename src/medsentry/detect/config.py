@@ -143,7 +143,8 @@ class ModelConfig(_Strict):
     min_confidence: float = Field(default=0.9, ge=0, le=1)
     min_windows: int = Field(default=20, ge=1)
     gap_s: float = Field(default=60.0, gt=0)
-    sample_every: int = Field(default=8, ge=1)
+    sample_every: int = Field(default=128, ge=1)
+    max_windows_per_batch: int = Field(default=16, ge=1)
     standalone: bool = False
 
 

@@ -60,13 +60,16 @@ class Episode:
                 self.uids.append(uid)
 
     def add_distinct(self, name: str, values: Iterable[Hashable], limit: int = 4096) -> None:
-        """Remember distinct values (bounded); ``distinct(name)`` counts them."""
+        """Remember distinct values (at most ``limit``); ``distinct(name)`` counts them."""
         seen: set[Hashable] = self.data.setdefault(name, set())
-        for v in values:
-            if len(seen) >= limit:
-                self.data[name + "#overflow"] = True
-                return
-            seen.add(v)
+        room = limit - len(seen)
+        if room <= 0:
+            self.data[name + "#overflow"] = True
+            return
+        items = values if isinstance(values, list) else list(values)
+        seen.update(items if len(items) <= room else items[:room])
+        while len(seen) > limit:
+            seen.pop()
 
     def distinct(self, name: str) -> int:
         return len(self.data.get(name, ()))

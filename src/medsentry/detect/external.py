@@ -30,6 +30,8 @@ class ExternalPeerDetector(EpisodeDetector):
     def _feed(self, view: BatchView) -> list[Episode]:
         self.medical.observe(view)
         closed: list[Episode] = []
+        if not self.medical:
+            return closed  # no medical device known yet: nothing to watch
         for rec in view.flows_closed:
             for device, peer in ((rec.orig_h, rec.resp_h), (rec.resp_h, rec.orig_h)):
                 if device not in self.medical or not is_public(peer):

@@ -96,6 +96,13 @@ class FloodDetector(EpisodeDetector):
             rows = np.flatnonzero(masks[kind])
             if len(rows) == 0:
                 continue
+            # Cheap first look: if no bucket holds half a flood of this kind, all targets
+            # together, and nothing of the kind is being followed, there is nothing to do.
+            bucket = np.floor(d.ts[rows] / self.cfg.bucket_s).astype(np.int64)
+            busiest = np.bincount(bucket - bucket.min()).max()
+            floor = 0.5 * self._thresholds(kind).min_rate_pps * self.cfg.bucket_s
+            if busiest < floor and not any(k[0] == kind for k in self.tracker.open):
+                continue
             closed.extend(self._feed_kind(view, kind, rows, completes))
         return closed
 
@@ -118,21 +125,44 @@ class FloodDetector(EpisodeDetector):
         # Answers: packets going back from each target, or completing ACKs to it.
         answers = self._answers(view, kind, rows, by_dst.inverse, completes)
         thr = self._thresholds(kind)
-        # Groups too small to matter alone still feed the network-wide spray episode.
-        small = by_dst.size < max(2, thr.min_packets // 20)
-        for g in np.flatnonzero(~small):
+        # Only targets hit at half the flood rate in some bucket of this batch, or already
+        # under watch, are followed one by one; the rest may still add up to a spray.
+        keys = _pairs(d.dst_hi[rows[by_dst.first]], d.dst_lo[rows[by_dst.first]])
+        watched = np.fromiter(
+            (
+                e.data["num"]
+                for k, e in self.tracker.open.items()
+                if k[0] == kind and "num" in e.data
+            ),
+            np.uint64,
+        )
+        fast = peak >= 0.5 * thr.min_rate_pps * self.cfg.bucket_s
+        follow = fast | np.isin(keys, watched)
+        for g in np.flatnonzero(follow):
             sel = rows[by_dst.inverse == g]
             dst = ip_at(d.dst_hi, d.dst_lo, int(sel[0]))
             ep, done = self.tracker.touch((kind, dst), float(t_min[g]), float(t_max[g]))
             closed.extend(done)
+            ep.data["num"] = int(keys[g])
             self._accumulate(view, ep, sel, float(peak[g]), int(answers[g]))
-        spray = rows[small[by_dst.inverse]]
-        if len(spray) >= 2:
-            ep, done = self.tracker.touch((kind, SPRAY), float(ts.min()), float(ts.max()))
-            closed.extend(done)
-            spray_peak = float(np.bincount(bucket[small[by_dst.inverse]] - bucket.min()).max())
-            self._accumulate(view, ep, spray, spray_peak, 0)
-            ep.add_distinct("dsts", _pairs(d.dst_hi[spray], d.dst_lo[spray]), MAX_TRACKED)
+        rest = ~follow[by_dst.inverse]
+        spray = rows[rest]
+        if len(spray) < 2:
+            return closed
+        spray_peak = float(np.bincount(bucket[rest] - bucket[rest].min()).max())
+        if (
+            spray_peak < 0.5 * thr.min_rate_pps * self.cfg.bucket_s
+            and (kind, SPRAY) not in self.tracker.open
+        ):
+            return closed
+        ep, done = self.tracker.touch(
+            (kind, SPRAY), float(d.ts[spray].min()), float(d.ts[spray].max())
+        )
+        closed.extend(done)
+        self._accumulate(view, ep, spray, spray_peak, 0)
+        ep.add_distinct(
+            "dsts", np.unique(_pairs(d.dst_hi[spray], d.dst_lo[spray])).tolist(), MAX_TRACKED
+        )
         return closed
 
     def _answers(
@@ -177,8 +207,10 @@ class FloodDetector(EpisodeDetector):
         ep.add("packets", len(sel))
         ep.add("answers", answers)
         ep.peak("peak_pps", peak / self.cfg.bucket_s)
-        src_keys = _pairs(d.src_hi[sel], d.src_lo[sel])
-        ep.add_distinct("srcs", src_keys.tolist(), MAX_TRACKED)
+        if ep.distinct("srcs") < MAX_TRACKED:
+            ep.add_distinct(
+                "srcs", np.unique(_pairs(d.src_hi[sel], d.src_lo[sel])).tolist(), MAX_TRACKED
+            )
         ep.add_distinct("ports", np.unique(d.dport[sel]).tolist(), 65536)
         ecn = (d.tcp_flags[sel] & (TCP_ECE | TCP_CWR)) != 0
         if ecn.any():

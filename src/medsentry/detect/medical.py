@@ -32,6 +32,9 @@ class MedicalDevices:
                     if len(self.learned) > self.limit:
                         self.learned.popitem(last=False)
 
+    def __bool__(self) -> bool:
+        return bool(self.listed or self.learned)
+
     def __contains__(self, ip: object) -> bool:
         return ip in self.listed or ip in self.learned
 

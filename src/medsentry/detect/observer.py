@@ -8,10 +8,11 @@ episodes that ended. ``finish`` flushes the rest at the end of input.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, overload
 
 import numpy as np
+import numpy.typing as npt
 
 from medsentry.decode.addresses import ip_text
 from medsentry.decode.columns import DecodedBatch
@@ -24,6 +25,31 @@ from medsentry.flows.table import BatchFlows
 from medsentry.protocols.base import ProtocolEvent
 
 
+class LazyUids(Sequence[str]):
+    """Flow uids as text, made only for the few a detector asks for (floods bring a new
+    flow with almost every packet; formatting them all would cost more than detecting)."""
+
+    def __init__(self, values: npt.NDArray[np.uint64]) -> None:
+        self.values = values
+
+    def __len__(self) -> int:
+        return int(self.values.shape[0])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(uid_texts(self.values))
+
+    @overload
+    def __getitem__(self, i: int) -> str: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[str]: ...
+
+    def __getitem__(self, i: int | slice) -> str | list[str]:
+        if isinstance(i, slice):
+            return uid_texts(self.values[i])
+        return uid_texts(self.values[i : i + 1] if i >= 0 else self.values[[i]])[0]
+
+
 def build_view(
     decoded: DecodedBatch,
     flows: BatchFlows,
@@ -33,15 +59,16 @@ def build_view(
     """A detector view of one pipeline batch."""
     n = len(decoded)
     flow_index = np.full(n, -1, np.int64)
-    uids: list[str] = []
+    uids: Sequence[str] = []
     peers: dict[str, tuple[str, int, str, int]] = {}
     if len(flows.rows):
         uniq, first, inverse = np.unique(flows.uid, return_index=True, return_inverse=True)
         flow_index[flows.rows] = inverse.reshape(-1)
-        uids = uid_texts(uniq)
+        uids = LazyUids(uniq)
         if events:
+            texts = uid_texts(uniq)
             wanted = {e.uid for e in events}
-            for k, uid in enumerate(uids):
+            for k, uid in enumerate(texts):
                 if uid not in wanted:
                     continue
                 i = int(first[k])
