@@ -19,6 +19,7 @@ from medsentry.output.jsonl import (
 )
 from medsentry.protocols.base import ProtocolEvent
 from medsentry.store import repository
+from medsentry.store.alerts import save_alerts
 from medsentry.store.db import Store
 
 FINGERPRINT_SPAN = 1 << 20
@@ -120,6 +121,12 @@ class StoreSink:
             repository.save_events(self.store, self._events, self.capture_id)
             self._events = []
 
+    def _flush_alerts(self) -> None:
+        if self._alerts:
+            save_alerts(self.store, [alert_json(a) for a in self._alerts], self.capture_id)
+            self._alerts = []
+
     def close(self) -> None:
         self._flush_flows()
         self._flush_events()
+        self._flush_alerts()

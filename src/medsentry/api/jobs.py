@@ -17,11 +17,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from medsentry.analysis.pipeline import Analysis
-from medsentry.analysis.sinks import StoreSink, capture_fingerprint
+from medsentry.analysis.run import analyze_capture
 from medsentry.api.uploads import StoredUpload
 from medsentry.errors import MedSentryError
-from medsentry.store import repository
 from medsentry.store.db import Store
 
 log = logging.getLogger(__name__)
@@ -51,44 +49,26 @@ ProgressFn = Callable[[float, str], None]
 
 
 def analyse_capture(store: Store, upload: StoredUpload, progress: ProgressFn) -> dict[str, Any]:
-    """Analyse an uploaded capture into the store, as ``medsentry analyze`` does."""
+    """Analyse an uploaded capture into the store, exactly as ``medsentry analyze`` does."""
     path = upload.path
-    sha = capture_fingerprint(path)
-    label = f"upload:{upload.filename}"
-    capture_id = repository.record_capture(store, sha, label, 0, 0, None, None, status="running")
-    analysis = Analysis([StoreSink(store, capture_id)])
     size = max(path.stat().st_size, 1)
     progress(0.0, "reading packets")
-    try:
-        analysis.analyze_file(
-            path, lambda pos, _n: progress(min(pos / size, 1.0) * 0.9, "reading packets")
-        )
-    except MedSentryError as exc:
-        repository.record_capture(
-            store, sha, label, 0, 0, None, None, status="failed", error=str(exc)
-        )
-        raise
-    progress(0.9, "storing devices and flows")
-    stats = analysis.finish()
-    repository.record_capture(
-        store,
-        sha,
-        label,
-        stats.packets,
-        stats.bytes,
-        stats.first_ts,
-        stats.last_ts,
-        status="partial" if stats.errors else "complete",
-        error="; ".join(stats.errors) or None,
+    result = analyze_capture(
+        path,
+        store=store,
+        label=f"upload:{upload.filename}",
+        progress=lambda pos, _n: progress(min(pos / size, 1.0) * 0.9, "reading packets"),
     )
+    progress(0.95, "stored devices, flows and alerts")
+    stats = result.stats
     return {
-        "capture_id": capture_id,
+        "capture_id": result.capture_id,
         "packets": stats.packets,
         "flows": stats.flows,
         "events": stats.events,
         "alerts": stats.alerts,
-        "devices": len(analysis.devices()),
-        "device_keys": sorted(d.key for d in analysis.devices())[:1000],
+        "devices": len(result.devices),
+        "device_keys": sorted(d.key for d in result.devices)[:1000],
         "warnings": list(stats.errors),
     }
 

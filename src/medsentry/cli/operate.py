@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import getpass
 import sys
@@ -72,10 +73,10 @@ def serve(
     from medsentry.api.settings import MIB, ApiSettings
 
     settings = ApiSettings(
-        secure_cookies=not insecure_cookies,
-        max_capture_bytes=max_upload_mib * MIB,
-        **({"work_dir": work_dir} if work_dir is not None else {}),
+        secure_cookies=not insecure_cookies, max_capture_bytes=max_upload_mib * MIB
     )
+    if work_dir is not None:
+        settings = dataclasses.replace(settings, work_dir=work_dir)
     url = database_url(db)
     store = Store(url)
     if not accounts.list_users(store):

@@ -18,24 +18,17 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from medsentry.analysis.pipeline import Analysis, AnalysisOptions, AnalysisStats
-from medsentry.analysis.sinks import JsonlSink, StoreSink, capture_fingerprint
+from medsentry.analysis.pipeline import Analysis, AnalysisStats
+from medsentry.analysis.run import analysis_options, analyze_capture
+from medsentry.analysis.sinks import JsonlSink, StoreSink
 from medsentry.capture.live import LiveCapture, LiveOptions
 from medsentry.cli import app
 from medsentry.config import database_url
-from medsentry.errors import CaptureError, InputError, UnsupportedCaptureError
+from medsentry.detect.observer import DetectionObserver
+from medsentry.errors import InputError
 from medsentry.inventory.device import Device
-from medsentry.inventory.identify import classify, evidence_from_event
 from medsentry.store import repository
 from medsentry.store.db import Store
-
-
-def analysis_options(no_protocols: bool) -> AnalysisOptions:
-    """Pipeline options: protocol analyzers and device identification unless disabled."""
-    return AnalysisOptions(
-        protocols=not no_protocols, evidence=evidence_from_event, classify=classify
-    )
-
 
 DB_HELP = "Database URL (default: MEDSENTRY_DB, else sqlite:///medsentry.db)."
 console = Console(stderr=True)
@@ -81,8 +74,6 @@ def _summary(stats: AnalysisStats, devices: list[Device]) -> None:
         if len(ranked) > 25:
             dev.caption = f"{len(ranked) - 25} more: see `medsentry devices`"
         out.print(dev)
-    for error in stats.errors:
-        typer.echo(f"warning: {error}; results up to that point were kept", err=True)
 
 
 @app.command()
@@ -119,75 +110,35 @@ def analyze(
 def _analyze_one(
     path: Path, store: Store | None, out_dir: Path | None, no_protocols: bool, quiet: bool
 ) -> bool:
-    sinks: list[JsonlSink | StoreSink] = []
-    capture_id = None
-    if store is not None:
-        capture_id = repository.record_capture(
-            store, capture_fingerprint(path), str(path), 0, 0, None, None, status="running"
-        )
-        sinks.append(StoreSink(store, capture_id))
-    if out_dir is not None:
-        sinks.append(JsonlSink(out_dir))
-    analysis = Analysis(sinks, analysis_options(no_protocols))
-    size = path.stat().st_size
-    try:
-        if quiet:
-            analysis.analyze_file(path)
-        else:
-            with Progress(
-                TextColumn("[bold]{task.description}"),
-                BarColumn(),
-                DownloadColumn(),
-                TransferSpeedColumn(),
-                TextColumn("{task.fields[pps]}"),
-                TimeElapsedColumn(),
-                console=console,
-                transient=True,
-            ) as progress:
-                task = progress.add_task(path.name, total=size, pps="")
-                seen = [0]
+    """Analyse one file; True when the file was damaged (results so far were kept)."""
+    if quiet:
+        result = analyze_capture(path, store=store, out_dir=out_dir, protocols=not no_protocols)
+    else:
+        with Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TextColumn("{task.fields[pps]}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        ) as progress:
+            task = progress.add_task(path.name, total=path.stat().st_size, pps="")
+            seen = [0]
 
-                def report(position: int, packets: int) -> None:
-                    seen[0] += packets
-                    elapsed = progress.tasks[task].elapsed or 1e-9
-                    progress.update(task, completed=position, pps=f"{seen[0] / elapsed:,.0f} pkt/s")
+            def report(position: int, packets: int) -> None:
+                seen[0] += packets
+                elapsed = progress.tasks[task].elapsed or 1e-9
+                progress.update(task, completed=position, pps=f"{seen[0] / elapsed:,.0f} pkt/s")
 
-                analysis.analyze_file(path, report)
-    except (CaptureError, UnsupportedCaptureError):
-        for sink in sinks:
-            sink.close()
-        if store is not None and capture_id is not None:
-            repository.record_capture(
-                store,
-                capture_fingerprint(path),
-                str(path),
-                0,
-                0,
-                None,
-                None,
-                status="failed",
-                error=analysis.stats.errors[-1] if analysis.stats.errors else None,
+            result = analyze_capture(
+                path, store=store, out_dir=out_dir, protocols=not no_protocols, progress=report
             )
-        raise
-    stats = analysis.finish()
-    if store is not None:
-        repository.record_capture(
-            store,
-            capture_fingerprint(path),
-            str(path),
-            stats.packets,
-            stats.bytes,
-            stats.first_ts,
-            stats.last_ts,
-            status="partial" if stats.errors else "complete",
-            error="; ".join(stats.errors) or None,
-        )
-    if not quiet:
-        _summary(stats, analysis.devices())
-    elif stats.errors:
-        for error in stats.errors:
-            typer.echo(f"warning: {error}; results up to that point were kept", err=True)
-    return bool(stats.errors)
+        _summary(result.stats, result.devices)
+    for error in result.stats.errors:
+        typer.echo(f"warning: {error}; results up to that point were kept", err=True)
+    return bool(result.stats.errors)
 
 
 @app.command()
@@ -223,7 +174,7 @@ def capture(
         sinks.append(StoreSink(store, capture_id))
     if out_dir is not None:
         sinks.append(JsonlSink(out_dir))
-    analysis = Analysis(sinks, analysis_options(no_protocols))
+    analysis = Analysis(sinks, analysis_options(not no_protocols), [DetectionObserver()])
     if not quiet:
         console.print(f"capturing on {interface} (Ctrl-C to stop)")
     try:
