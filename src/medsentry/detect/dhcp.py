@@ -27,6 +27,8 @@ CHADDR_OFFSET = 28
 MITRE_STARVE = ["T1499", "T0814"]
 MITRE_ROGUE = ["T1557.003", "T0830"]
 SERVER_MESSAGES = ("offer", "ack", "nak")
+ANY = "*"  # the network-wide episode
+SPOOFED_MIN_SENDERS = 20  # distinct Ethernet sources that make a flood "forged senders"
 
 
 def _chaddr(view: BatchView, rows: npt.NDArray[np.int64]) -> npt.NDArray[np.uint64]:
@@ -87,6 +89,17 @@ class DhcpDetector(EpisodeDetector):
             ep.data.setdefault("src_ip", ip_at(d.src_hi, d.src_lo, row))
             if len(ep.uids) < 5:
                 ep.add_uids(view.sample_uids(rows[sel]), 5)
+        # Network-wide too: starvation tools often forge a new Ethernet source per message.
+        ep, done = self.tracker.touch(
+            ("flood", ANY), float(d.ts[rows].min()), float(d.ts[rows].max())
+        )
+        closed.extend(done)
+        ep.add("messages", len(rows))
+        ep.add_windowed("clients", d.ts[rows], chaddr, self.cfg.window_s)
+        ep.add_distinct("clients", chaddr.tolist(), 65536)
+        ep.add_distinct("senders", np.unique(d.eth_src[rows]).tolist(), 4096)
+        if len(ep.uids) < 5:
+            ep.add_uids(view.sample_uids(rows), 5)
         return closed
 
     def _server_message(
@@ -120,6 +133,8 @@ class DhcpDetector(EpisodeDetector):
         if kind == "rogue":
             return self._rogue_alert(ep, who)
         cfg = self.cfg
+        if who == ANY:
+            return self._spoofed_alert(ep)
         messages = ep.windowed_peak("messages")
         clients = ep.windowed_peak("clients")
         if messages < cfg.starvation_min_messages and clients < cfg.starvation_min_clients:
@@ -148,6 +163,38 @@ class DhcpDetector(EpisodeDetector):
                 f"for {ep.distinct('clients')} client address(es) in {ep.duration:.1f} s",
                 "sender_mac": who if ":" in who and "." not in who else None,
                 "window_s": cfg.window_s,
+                "uids": ep.uids,
+            },
+            mitre=MITRE_STARVE,
+        )
+
+    def _spoofed_alert(self, ep: Episode) -> Alert | None:
+        """Many forged senders together: only when no single sender explains the flood."""
+        clients = ep.windowed_peak("clients")
+        senders = ep.distinct("senders")
+        if clients < self.cfg.starvation_min_clients or senders < SPOOFED_MIN_SENDERS:
+            return None
+        return Alert(
+            category=Category.DHCP_STARVATION,
+            name="DHCP starvation (forged senders)",
+            severity=Severity.HIGH,
+            confidence=0.85,
+            ts_start=ep.first_ts,
+            ts_end=ep.last_ts,
+            src=None,
+            dst=None,
+            protocol="dhcp",
+            counts={
+                "messages": ep.counts.get("messages", 0),
+                "client_addresses": ep.distinct("clients"),
+                "senders": senders,
+                "peak_clients_per_window": clients,
+            },
+            evidence={
+                "summary": f"{ep.counts.get('messages', 0)} DHCP client messages for "
+                f"{ep.distinct('clients')} client addresses from {senders} Ethernet sources "
+                f"in {ep.duration:.1f} s",
+                "window_s": self.cfg.window_s,
                 "uids": ep.uids,
             },
             mitre=MITRE_STARVE,

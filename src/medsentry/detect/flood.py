@@ -39,7 +39,7 @@ from medsentry.decode.columns import (
 from medsentry.detect.base import Alert, BatchView, Category, Severity, register
 from medsentry.detect.config import DetectConfig, FloodConfig, FloodKind
 from medsentry.detect.episodes import Episode, EpisodeDetector, add_counts, top
-from medsentry.detect.vec import group_by, ip_at
+from medsentry.detect.vec import BucketCounts, group_by, ip_at
 
 KINDS = ("syn", "tcp", "udp", "icmp")
 KIND_PROTOCOL = {"syn": "tcp", "tcp": "tcp", "udp": "udp", "icmp": "icmp"}
@@ -82,6 +82,8 @@ class FloodDetector(EpisodeDetector):
     def __init__(self, config: DetectConfig) -> None:
         self.cfg: FloodConfig = config.flood
         super().__init__(self.cfg.gap_s, self.cfg.max_open)
+        self.per_target = {kind: BucketCounts() for kind in KINDS}
+        self.spray = {kind: BucketCounts() for kind in KINDS}
 
     def _thresholds(self, kind: str) -> FloodKind:
         return getattr(self.cfg, kind)  # type: ignore[no-any-return]
@@ -96,13 +98,6 @@ class FloodDetector(EpisodeDetector):
             rows = np.flatnonzero(masks[kind])
             if len(rows) == 0:
                 continue
-            # Cheap first look: if no bucket holds half a flood of this kind, all targets
-            # together, and nothing of the kind is being followed, there is nothing to do.
-            bucket = np.floor(d.ts[rows] / self.cfg.bucket_s).astype(np.int64)
-            busiest = np.bincount(bucket - bucket.min()).max()
-            floor = 0.5 * self._thresholds(kind).min_rate_pps * self.cfg.bucket_s
-            if busiest < floor and not any(k[0] == kind for k in self.tracker.open):
-                continue
             closed.extend(self._feed_kind(view, kind, rows, completes))
         return closed
 
@@ -115,19 +110,14 @@ class FloodDetector(EpisodeDetector):
     ) -> list[Episode]:
         d = view.decoded
         closed: list[Episode] = []
-        ts = d.ts[rows]
-        bucket = np.floor(ts / self.cfg.bucket_s).astype(np.int64)
-        by_dst = group_by(d.dst_hi[rows], d.dst_lo[rows])
-        per_bucket = group_by(by_dst.inverse, bucket)
-        peak = np.zeros(len(by_dst))
-        np.maximum.at(peak, by_dst.inverse[per_bucket.first], per_bucket.size)
-        t_min, t_max = by_dst.min(ts), by_dst.max(ts)
-        # Answers: packets going back from each target, or completing ACKs to it.
-        answers = self._answers(view, kind, rows, by_dst.inverse, completes)
         thr = self._thresholds(kind)
-        # Only targets hit at half the flood rate in some bucket of this batch, or already
-        # under watch, are followed one by one; the rest may still add up to a spray.
-        keys = _pairs(d.dst_hi[rows[by_dst.first]], d.dst_lo[rows[by_dst.first]])
+        floor = 0.5 * thr.min_rate_pps * self.cfg.bucket_s
+        bucket = np.floor(d.ts[rows] / self.cfg.bucket_s).astype(np.int64)
+        keys = _pairs(d.dst_hi[rows], d.dst_lo[rows])
+        # Busiest bucket of each target, counting what earlier batches put in the same bucket.
+        uniq, peak = self.per_target[kind].update(keys, bucket)
+        # Only targets hit at half the flood rate, or already under watch, are followed one
+        # by one; the rest may still add up to a network-wide spray.
         watched = np.fromiter(
             (
                 e.data["num"]
@@ -136,33 +126,35 @@ class FloodDetector(EpisodeDetector):
             ),
             np.uint64,
         )
-        fast = peak >= 0.5 * thr.min_rate_pps * self.cfg.bucket_s
-        follow = fast | np.isin(keys, watched)
-        for g in np.flatnonzero(follow):
-            sel = rows[by_dst.inverse == g]
-            dst = ip_at(d.dst_hi, d.dst_lo, int(sel[0]))
-            ep, done = self.tracker.touch((kind, dst), float(t_min[g]), float(t_max[g]))
-            closed.extend(done)
-            ep.data["num"] = int(keys[g])
-            self._accumulate(view, ep, sel, float(peak[g]), int(answers[g]))
-        rest = ~follow[by_dst.inverse]
-        spray = rows[rest]
-        if len(spray) < 2:
+        chosen = (peak >= floor) | np.isin(uniq, watched)
+        follow = np.isin(keys, uniq[chosen])
+        if follow.any():
+            sub = rows[follow]
+            by_dst = group_by(keys[follow])
+            t_min, t_max = by_dst.min(d.ts[sub]), by_dst.max(d.ts[sub])
+            answers = self._answers(view, kind, sub, by_dst.inverse, completes)
+            peak_of = dict(zip(uniq[chosen].tolist(), peak[chosen].tolist(), strict=True))
+            for g in range(len(by_dst)):
+                sel = sub[by_dst.inverse == g]
+                num = int(keys[follow][by_dst.first[g]])
+                dst = ip_at(d.dst_hi, d.dst_lo, int(sel[0]))
+                ep, done = self.tracker.touch((kind, dst), float(t_min[g]), float(t_max[g]))
+                closed.extend(done)
+                ep.data["num"] = num
+                self._accumulate(view, ep, sel, float(peak_of[num]), int(answers[g]))
+        rest = ~follow
+        if rest.sum() < 2:
             return closed
-        spray_peak = float(np.bincount(bucket[rest] - bucket[rest].min()).max())
-        if (
-            spray_peak < 0.5 * thr.min_rate_pps * self.cfg.bucket_s
-            and (kind, SPRAY) not in self.tracker.open
-        ):
+        spray = rows[rest]
+        _, spray_peak = self.spray[kind].update(np.zeros(len(spray), np.uint64), bucket[rest])
+        if spray_peak[0] < floor and (kind, SPRAY) not in self.tracker.open:
             return closed
         ep, done = self.tracker.touch(
             (kind, SPRAY), float(d.ts[spray].min()), float(d.ts[spray].max())
         )
         closed.extend(done)
-        self._accumulate(view, ep, spray, spray_peak, 0)
-        ep.add_distinct(
-            "dsts", np.unique(_pairs(d.dst_hi[spray], d.dst_lo[spray])).tolist(), MAX_TRACKED
-        )
+        self._accumulate(view, ep, spray, float(spray_peak[0]), 0)
+        ep.add_distinct("dsts", np.unique(keys[rest]).tolist(), MAX_TRACKED)
         return closed
 
     def _answers(

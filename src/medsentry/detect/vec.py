@@ -85,3 +85,48 @@ def mac(value: int) -> str:
 
 def is_ipv4_mapped(hi: npt.NDArray[np.uint64], lo: npt.NDArray[np.uint64]) -> npt.NDArray[np.bool_]:
     return (hi == 0) & ((lo >> np.uint64(32)) == np.uint64(0xFFFF))
+
+
+class BucketCounts:
+    """How many items each key had in the newest time bucket, carried across batches, so a
+    rate measured on buckets comes out the same however the input was cut into batches."""
+
+    def __init__(self) -> None:
+        self.bucket: int | None = None
+        self.keys = np.zeros(0, np.uint64)  # sorted
+        self.counts = np.zeros(0, np.int64)
+
+    def update(
+        self, keys: npt.NDArray[np.uint64], buckets: npt.NDArray[np.int64]
+    ) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.int64]]:
+        """Add items (one per row); returns each distinct key of this batch and its largest
+        count in any one bucket, the part carried from earlier batches included."""
+        if len(keys) == 0:
+            return np.zeros(0, np.uint64), np.zeros(0, np.int64)
+        per = group_by(keys, buckets)
+        k, b, n = keys[per.first], buckets[per.first], per.size.copy()
+        if self.bucket is not None and len(self.keys):
+            same = b == self.bucket
+            pos = np.clip(np.searchsorted(self.keys, k[same]), 0, len(self.keys) - 1)
+            hit = self.keys[pos] == k[same]
+            add = np.zeros(int(same.sum()), np.int64)
+            add[hit] = self.counts[pos[hit]]
+            n[same] += add
+        newest = int(b.max())
+        if self.bucket is None or newest > self.bucket:
+            sel = b == newest
+            order = np.argsort(k[sel])
+            self.bucket, self.keys, self.counts = newest, k[sel][order], n[sel][order]
+        elif newest == self.bucket:
+            sel = b == newest
+            merged = np.concatenate([self.keys, k[sel]])
+            totals = np.concatenate([self.counts, n[sel]])
+            uniq, inverse = np.unique(merged, return_inverse=True)
+            # Keys present in both carry their updated total (n already includes the carry).
+            best = np.zeros(len(uniq), np.int64)
+            np.maximum.at(best, inverse.reshape(-1), totals)
+            self.keys, self.counts = uniq, best
+        uniq_keys, inverse = np.unique(k, return_inverse=True)
+        peak = np.zeros(len(uniq_keys), np.int64)
+        np.maximum.at(peak, inverse.reshape(-1), n)
+        return uniq_keys, peak
