@@ -22,6 +22,7 @@ from medsentry.analysis.registry import (
     choose_stream,
     make_stream_analyzer,
     parse_datagram,
+    recognised_by_content,
 )
 from medsentry.decode.addresses import ip_text, mac_text
 from medsentry.decode.columns import PROTO_TCP, PROTO_UDP, TCP_SYN, DecodedBatch
@@ -66,13 +67,15 @@ class Stream:
     fed: int = 0
     good_events: int = 0
     bad_events: int = 0
+    by_content: bool = False  # chosen for its first bytes, not only for its port
 
     def finished(self) -> bool:
         """True when reading further cannot tell us more."""
         if self.good_events:
             return False
-        # Garbage from the first bytes on, or nothing recognisable for a while.
-        return self.bad_events > 0 or self.fed > GIVE_UP_BYTES
+        # Garbage from the first bytes on, or (when only the port suggested the
+        # protocol) nothing recognisable for a while.
+        return self.bad_events > 0 or (not self.by_content and self.fed > GIVE_UP_BYTES)
 
 
 def _candidate_ports(ports: dict[int, str]) -> np.ndarray:
@@ -171,11 +174,10 @@ class AppLayer:
             i = int(rows[k])
             side = int(flows.direction[pick[k]])
             payload = d.payload(i)
+            first_orig = payload if side == ORIG else b""
+            first_resp = payload if side == RESP else b""
             name = choose_stream(
-                payload if side == ORIG else b"",
-                payload if side == RESP else b"",
-                int(cols.orig_p[slot]),
-                int(cols.resp_p[slot]),
+                first_orig, first_resp, int(cols.orig_p[slot]), int(cols.resp_p[slot])
             )
             if name is None or len(self.streams) >= MAX_STREAMS:
                 cols.inspect[slot] = IGNORE
@@ -185,7 +187,14 @@ class AppLayer:
             uid = uid_texts(np.array([uid_num], np.uint64))[0]
             ends = self._endpoints(cols, slot)
             self.endpoints[uid] = ends
-            self.streams[uid_num] = Stream(uid, name, make_stream_analyzer(name, uid), ends, slot)
+            self.streams[uid_num] = Stream(
+                uid,
+                name,
+                make_stream_analyzer(name, uid),
+                ends,
+                slot,
+                by_content=recognised_by_content(first_orig, first_resp),
+            )
             self.services[uid] = name
 
     def _endpoints(self, cols: FlowColumns, slot: int) -> Endpoints:
@@ -201,8 +210,14 @@ class AppLayer:
         self, stream: Stream, side: int, data: bytes, gap: int, ts: float
     ) -> list[ProtocolEvent]:
         if gap:
-            return stream.analyzer.gap(side, gap, ts)
-        return stream.analyzer.feed(side, data, ts)
+            out = stream.analyzer.gap(side, gap, ts)
+        else:
+            stream.fed += len(data)
+            out = stream.analyzer.feed(side, data, ts)
+        bad = sum(1 for e in out if e.kind == "malformed")
+        stream.bad_events += bad
+        stream.good_events += len(out) - bad
+        return out
 
     def _datagrams(
         self, d: DecodedBatch, flows: BatchFlows, table: FlowTable

@@ -30,6 +30,11 @@ def choose_stream(
     return name if name in ANALYZERS else None
 
 
+def recognised_by_content(first_orig: bytes, first_resp: bytes) -> bool:
+    """Whether the first bytes alone identify a protocol (not just the port)."""
+    return guess_protocol(first_orig, first_resp, 0, 0) is not None
+
+
 def make_stream_analyzer(name: str, uid: str) -> StreamAnalyzer:
     return ANALYZERS[name](uid)
 
