@@ -169,7 +169,9 @@ class AppLayer:
         maybe |= np.isin(cols.resp_p[slots], self._stream_ports)
         maybe |= np.isin(cols.orig_p[slots], self._stream_ports)
         cols.inspect[slots[~maybe]] = IGNORE
-        for k in np.flatnonzero(maybe).tolist():
+        candidates = np.flatnonzero(maybe)
+        uids = uid_texts(cols.uid[slots[candidates]])
+        for k, uid in zip(candidates.tolist(), uids, strict=True):
             slot = int(slots[k])
             i = int(rows[k])
             side = int(flows.direction[pick[k]])
@@ -184,7 +186,6 @@ class AppLayer:
                 continue
             cols.inspect[slot] = INSPECT
             uid_num = int(cols.uid[slot])
-            uid = uid_texts(np.array([uid_num], np.uint64))[0]
             ends = self._endpoints(cols, slot)
             self.endpoints[uid] = ends
             self.streams[uid_num] = Stream(
