@@ -94,7 +94,7 @@ class DetectionEngine:
         self.model: Any = None
         if model and self.config.model.enabled and (wanted is None or "model" in wanted):
             self.model = _model_detector(self.config)
-        self.seen_ids: set[str] = set()
+        self.seen_ids: OrderedDict[str, None] = OrderedDict()  # bounded: recent alert ids
         self.packets = 0
         self.endpoints = EndpointCache()
         self.devices: list[Any] = []
@@ -160,7 +160,9 @@ class DetectionEngine:
         for alert in sorted(alerts, key=lambda a: (a.ts_start, a.category.value, a.id)):
             if alert.id in self.seen_ids:
                 continue
-            self.seen_ids.add(alert.id)
+            self.seen_ids[alert.id] = None
+            if len(self.seen_ids) > 100_000:
+                self.seen_ids.popitem(last=False)
             fresh.append(alert)
         return fresh
 
