@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String
+from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from medsentry.store.base import Base
@@ -34,8 +34,28 @@ class AlertRow(Base):
     counts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     evidence: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     mitre: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Triage (detect_0002): open -> acknowledged -> resolved, with who and when.
+    status: Mapped[str] = mapped_column(
+        String(16), default="open", server_default="open", index=True
+    )
+    acknowledged_by: Mapped[str | None] = mapped_column(String(64))
+    acknowledged_at: Mapped[float | None] = mapped_column(Float)
+    resolved_by: Mapped[str | None] = mapped_column(String(64))
+    resolved_at: Mapped[float | None] = mapped_column(Float)
 
     __table_args__ = (Index("ix_alerts_category_ts", "category", "ts_start"),)
+
+
+class AlertCommentRow(Base):
+    """A note an analyst left on an alert."""
+
+    __tablename__ = "alert_comments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"), index=True)
+    author: Mapped[str] = mapped_column(String(64))
+    text: Mapped[str] = mapped_column(Text)
+    ts: Mapped[float] = mapped_column(Float)
 
 
 class BaselineRow(Base):
