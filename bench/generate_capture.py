@@ -28,6 +28,46 @@ ICMP = 8
 SYN, ACK, FIN, PSH = 0x02, 0x10, 0x01, 0x08
 
 
+def _client_hello(server_name: bytes) -> bytes:
+    """A minimal TLS 1.2 ClientHello with SNI (built here, field by field)."""
+    sni = b"\x00" + len(server_name).to_bytes(2, "big") + server_name
+    sni_ext = b"\x00\x00" + (len(sni) + 2).to_bytes(2, "big") + len(sni).to_bytes(2, "big") + sni
+    body = (
+        b"\x03\x03" + bytes(range(32)) + b"\x00"
+        + b"\x00\x04\xc0\x2f\xc0\x30" + b"\x01\x00"
+        + len(sni_ext).to_bytes(2, "big") + sni_ext
+    )  # fmt: skip
+    hs = b"\x01" + len(body).to_bytes(3, "big") + body
+    return b"\x16\x03\x01" + len(hs).to_bytes(2, "big") + hs
+
+
+def _server_hello() -> bytes:
+    body = b"\x03\x03" + bytes(range(32, 64)) + b"\x00" + b"\xc0\x2f" + b"\x00" + b"\x00\x00"
+    hs = b"\x02" + len(body).to_bytes(3, "big") + body
+    return b"\x16\x03\x03" + len(hs).to_bytes(2, "big") + hs
+
+
+CHANGE_CIPHER_SPEC = b"\x14\x03\x03\x00\x01\x01"
+
+# The first payload of each side of a connection, per service, so the protocol analyzers
+# do real work on the benchmark (no patient data: device and message identifiers only).
+OPENERS: dict[tuple[int, bool], bytes] = {
+    (80, False): b"GET /fhir/Device/pump-17 HTTP/1.1\r\nHost: ehr.example\r\n"
+    b"Accept: application/fhir+json\r\nUser-Agent: infusion-gw/2.1\r\n\r\n",
+    (80, True): b"HTTP/1.1 200 OK\r\nServer: fhir-srv\r\nContent-Type: application/fhir+json"
+    b"\r\nContent-Length: 1000000\r\n\r\n",
+    (2575, False): b"\x0bMSH|^~\\&|MON|ICU|EHR|HOSP|20250101120000||ORU^R01|MSG0001|P|2.5\r"
+    b"OBX|1|NM|8867-4^HR^LN||72|/min|||||F|||||MON-01^PHILIPS\r\x1c\r",
+    (2575, True): b"\x0bMSH|^~\\&|EHR|HOSP|MON|ICU|20250101120001||ACK^R01|ACK1|P|2.5\r"
+    b"MSA|AA|MSG0001\r\x1c\r",
+    # TLS: each side's hello then ChangeCipherSpec; what follows is encrypted.
+    (443, False): _client_hello(b"pacs.hospital.example") + CHANGE_CIPHER_SPEC,
+    (443, True): _server_hello() + CHANGE_CIPHER_SPEC,
+}
+OPENERS[(8080, False)], OPENERS[(8080, True)] = OPENERS[(80, False)], OPENERS[(80, True)]
+OPENERS[(6661, False)], OPENERS[(6661, True)] = OPENERS[(2575, False)], OPENERS[(2575, True)]
+
+
 @dataclass
 class Packets:
     ts: npt.NDArray[np.float64]
@@ -39,6 +79,10 @@ class Packets:
     flags: npt.NDArray[np.int64]
     payload: npt.NDArray[np.int64]
     seq: npt.NDArray[np.int64]
+    opener: npt.NDArray[np.int64]  # index into OPENER_LIST + 1 for first payloads, else 0
+
+
+OPENER_LIST = list(OPENERS.items())
 
 
 def _tcp_flows(rng: np.random.Generator, n_flows: int, hosts: int, span: float) -> Packets:
@@ -76,6 +120,16 @@ def _tcp_flows(rng: np.random.Generator, n_flows: int, hosts: int, span: float) 
     flags[(pos == last - 3) | (pos == last - 2)] = FIN | ACK
     size = np.where(rng.random(len(flow)) < 0.5, 1460, rng.integers(60, 1460, len(flow)))
     payload = np.where(is_data, size, 0)
+    # The first data packet of each side opens the conversation for its service.
+    side_key = flow * 2 + from_server
+    order = np.flatnonzero(is_data)
+    _, first_idx = np.unique(side_key[order], return_index=True)
+    firsts = order[first_idx]
+    opener = np.zeros(len(flow), np.int64)
+    for k, ((port, server_side), text) in enumerate(OPENER_LIST):
+        hit = firsts[(service[flow[firsts]] == port) & (from_server[firsts] == server_side)]
+        opener[hit] = k + 1
+        payload[hit] = np.maximum(payload[hit], len(text))
     c, s = client[flow], server[flow]
     # Sequence numbers: a random initial number per direction, advanced by the payload
     # (and by one for SYN and FIN), as a real stack does.
@@ -99,6 +153,7 @@ def _tcp_flows(rng: np.random.Generator, n_flows: int, hosts: int, span: float) 
         flags=flags,
         payload=payload,
         seq=(isn[side] + seq) % 2**32,
+        opener=opener,
     )
 
 
@@ -130,6 +185,7 @@ def _udp_flows(rng: np.random.Generator, n_flows: int, hosts: int, span: float) 
         flags=np.zeros(len(flow), np.int64),
         payload=size,
         seq=np.zeros(len(flow), np.int64),
+        opener=np.zeros(len(flow), np.int64),
     )
 
 
@@ -148,6 +204,7 @@ def _icmp(rng: np.random.Generator, n: int, hosts: int, span: float) -> Packets:
         flags=np.zeros(2 * pairs, np.int64),
         payload=np.full(2 * pairs, 56),
         seq=np.zeros(2 * pairs, np.int64),
+        opener=np.zeros(2 * pairs, np.int64),
     )
 
 
@@ -226,6 +283,11 @@ def write_pcap(p: Packets, path: Path, base_ts: float = 1_760_000_000.0) -> int:
     put(t[tcp] + 14, np.full(int(tcp.sum()), 65535), 2, True)
     put(t[udp] + 4, UDP + p.payload[udp], 2, True)
     buf[t[icmp]] = p.sport[icmp].astype(np.uint8)
+    start = t + np.where(tcp, TCP, np.where(udp, UDP, ICMP))
+    for k, (_, text) in enumerate(OPENER_LIST):
+        where = start[p.opener == k + 1]
+        if len(where):
+            buf[where[:, None] + np.arange(len(text))] = np.frombuffer(text, np.uint8)
     path.write_bytes(buf.tobytes())
     return len(buf)
 

@@ -480,6 +480,9 @@ def test_pipeline_gives_the_same_events(corpus: Path) -> None:
     compared = 0
     for pcap in [*(base / name for name in _PCAPS), FIXTURES / "tls.pcap"]:
         direct = [e for conn in tcp_connections(pcap) for e in replay(TlsAnalyzer("C"), conn)]
+        # The pipeline stops reading a TLS connection once both sides encrypt: records
+        # after that (encrypted alerts) are the only events it does not see.
+        direct = [e for e in direct if not (e.kind == "alert" and e.fields.get("encrypted"))]
         through = pipeline_events(pcap, "tls")
         assert comparable(through) == comparable(direct), pcap
         compared += len(direct)

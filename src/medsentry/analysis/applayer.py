@@ -17,6 +17,7 @@ import numpy as np
 from medsentry.analysis.registry import (
     CANDIDATE_FIRST_BYTES,
     DATAGRAM_PORTS,
+    PORT_ONLY,
     STREAM_PORTS,
     choose_datagram,
     choose_stream,
@@ -29,7 +30,7 @@ from medsentry.decode.columns import PROTO_TCP, PROTO_UDP, TCP_SYN, DecodedBatch
 from medsentry.flows.export import uid_texts
 from medsentry.flows.reassembly import StreamReassembler
 from medsentry.flows.record import FlowRecord
-from medsentry.flows.table import BatchFlows, FlowColumns, FlowTable
+from medsentry.flows.table import EV_SYN, BatchFlows, FlowColumns, FlowTable
 from medsentry.inventory.device import Device
 from medsentry.inventory.identify import add_evidence
 from medsentry.inventory.tracker import InventoryTracker
@@ -71,6 +72,8 @@ class Stream:
 
     def finished(self) -> bool:
         """True when reading further cannot tell us more."""
+        if getattr(self.analyzer, "handshake_done", False):
+            return True  # TLS: past the handshake everything is encrypted
         if self.good_events:
             return False
         # Garbage from the first bytes on, or (when only the port suggested the
@@ -104,6 +107,9 @@ class AppLayer:
         self._stream_ports = _candidate_ports(STREAM_PORTS)
         self._datagram_ports = _candidate_ports(DATAGRAM_PORTS)
         self._first_bytes = np.array(sorted(CANDIDATE_FIRST_BYTES), dtype=np.uint8)
+        self._port_only = _candidate_ports(
+            {p: n for p, n in STREAM_PORTS.items() if n in PORT_ONLY}
+        )
 
     # -- per batch ---------------------------------------------------------------------
     def observe(self, d: DecodedBatch, flows: BatchFlows, table: FlowTable) -> list[ProtocolEvent]:
@@ -128,21 +134,29 @@ class AppLayer:
         chosen = np.flatnonzero(tcp_data & (state == INSPECT))
         events: list[ProtocolEvent] = []
         batch = d.batch.data
-        for k in chosen.tolist():
-            stream = self.streams.get(int(flows.uid[k]))
+        at = rows[chosen]
+        # Columns to plain lists once, so the per-packet loop touches no numpy scalars.
+        columns = zip(
+            flows.uid[chosen].tolist(),
+            flows.direction[chosen].tolist(),
+            d.payload_off[at].tolist(),
+            d.payload_len[at].tolist(),
+            d.ts[at].tolist(),
+            d.tcp_seq[at].tolist(),
+            ((d.tcp_flags[at] & TCP_SYN) != 0).tolist(),
+            strict=True,
+        )
+        streams = self.streams
+        for uid_num, side, start, size, ts, seq, syn in columns:
+            stream = streams.get(uid_num)
             if stream is None:
                 continue
-            i = int(rows[k])
-            side = int(flows.direction[k])
-            start = int(d.payload_off[i])
-            payload = bytes(batch[start : start + int(d.payload_len[i])])
-            ts = float(d.ts[i])
             stream.last_ts = ts
-            syn = bool(d.tcp_flags[i] & TCP_SYN)
-            for chunk in stream.sides[side].add(int(d.tcp_seq[i]), payload, ts, syn):
+            payload = bytes(batch[start : start + size])
+            for chunk in stream.sides[side].add(seq, payload, ts, syn):
                 events += self._feed(stream, side, chunk.data, chunk.gap, chunk.ts)
             if stream.finished():
-                events += self._retire(stream, int(flows.uid[k]), table)
+                events += self._retire(stream, uid_num, table)
         return events
 
     def _retire(self, stream: Stream, uid_num: int, table: FlowTable) -> list[ProtocolEvent]:
@@ -165,9 +179,13 @@ class AppLayer:
         rows = flows.rows[pick]
         data = np.frombuffer(d.batch.data, dtype=np.uint8)
         lead = data[d.payload_off[rows]]
-        maybe = np.isin(lead, self._first_bytes)
-        maybe |= np.isin(cols.resp_p[slots], self._stream_ports)
-        maybe |= np.isin(cols.orig_p[slots], self._stream_ports)
+        # A connection seen from its handshake must start like the protocol; one picked
+        # up mid-stream can only be judged by its ports.
+        handshake = np.isfinite(cols.ev_ts[slots, 0, EV_SYN])
+        by_port = np.isin(cols.resp_p[slots], self._stream_ports)
+        by_port |= np.isin(cols.orig_p[slots], self._stream_ports)
+        maybe = np.isin(lead, self._first_bytes) | (by_port & ~handshake)
+        maybe |= by_port & np.isin(cols.resp_p[slots], self._port_only)
         cols.inspect[slots[~maybe]] = IGNORE
         candidates = np.flatnonzero(maybe)
         uids = uid_texts(cols.uid[slots[candidates]])
@@ -179,7 +197,11 @@ class AppLayer:
             first_orig = payload if side == ORIG else b""
             first_resp = payload if side == RESP else b""
             name = choose_stream(
-                first_orig, first_resp, int(cols.orig_p[slot]), int(cols.resp_p[slot])
+                first_orig,
+                first_resp,
+                int(cols.orig_p[slot]),
+                int(cols.resp_p[slot]),
+                handshake_seen=bool(handshake[k]),
             )
             if name is None or len(self.streams) >= MAX_STREAMS:
                 cols.inspect[slot] = IGNORE

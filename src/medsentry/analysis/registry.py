@@ -22,11 +22,30 @@ CANDIDATE_FIRST_BYTES: frozenset[int] = frozenset(
 )
 
 
+# Protocols whose first bytes carry no signature (DNS over TCP starts with a length):
+# only their port can point at them.
+PORT_ONLY = frozenset({"dns"})
+
+
 def choose_stream(
-    first_orig: bytes, first_resp: bytes, orig_port: int, resp_port: int
+    first_orig: bytes,
+    first_resp: bytes,
+    orig_port: int,
+    resp_port: int,
+    handshake_seen: bool = False,
 ) -> str | None:
-    """The stream analyzer for a TCP flow, from its first bytes or its ports."""
-    name = guess_protocol(first_orig, first_resp, orig_port, resp_port)
+    """The stream analyzer for a TCP flow.
+
+    When the handshake was seen, the first payload is the start of the conversation and
+    must look like it; only a flow picked up mid-stream falls back to its port.
+    """
+    if handshake_seen:
+        name = guess_protocol(first_orig, first_resp, 0, 0)
+        if name is None:
+            hint = PORT_HINTS.get(resp_port) or PORT_HINTS.get(orig_port)
+            name = hint if hint in PORT_ONLY else None
+    else:
+        name = guess_protocol(first_orig, first_resp, orig_port, resp_port)
     return name if name in ANALYZERS else None
 
 
