@@ -36,14 +36,19 @@ def choose_stream(
 ) -> str | None:
     """The stream analyzer for a TCP flow.
 
-    When the handshake was seen, the first payload is the start of the conversation and
-    must look like it; only a flow picked up mid-stream falls back to its port.
+    When the handshake was seen, the first payload is the start of the conversation: it
+    must be recognised, or at least start with a byte some message could start with,
+    before the port is trusted. A flow picked up mid-stream falls back to its port.
     """
     if handshake_seen:
         name = guess_protocol(first_orig, first_resp, 0, 0)
         if name is None:
+            # Not a clean opening (an MQTT session without CONNECT, say): trust the
+            # port only if the first byte could start a message of some protocol.
+            first = (first_orig or first_resp)[:1]
             hint = PORT_HINTS.get(resp_port) or PORT_HINTS.get(orig_port)
-            name = hint if hint in PORT_ONLY else None
+            plausible = bool(first) and first[0] in CANDIDATE_FIRST_BYTES
+            name = hint if hint in PORT_ONLY or plausible else None
     else:
         name = guess_protocol(first_orig, first_resp, orig_port, resp_port)
     return name if name in ANALYZERS else None
