@@ -163,3 +163,38 @@ def test_postgres_store_gets_the_same_rows(pg_url: str, tmp_path: Path) -> None:
     assert conn2.execute("SELECT COUNT(*) FROM flows").fetchone()[0] == flows
     assert conn2.execute("SELECT COUNT(*) FROM devices").fetchone()[0] == devices
     conn2.close()
+
+
+def test_alerts_reach_eve_and_syslog_and_baselines_persist(corpus: Path, tmp_path: Path) -> None:
+    import socket
+
+    scan = corpus / "pcaps" / "portscan" / "ppa3_synscan.pcapng"
+    receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    receiver.bind(("127.0.0.1", 0))
+    receiver.settimeout(30)
+    port = receiver.getsockname()[1]
+    db = f"sqlite:///{tmp_path}/ms.db"
+    eve = tmp_path / "eve.json"
+    result = cli(
+        "analyze",
+        str(scan),
+        "--db",
+        db,
+        "-q",
+        "--eve",
+        str(eve),
+        "--syslog",
+        f"127.0.0.1:{port}/udp",
+    )
+    assert result.returncode == 0, result.stderr
+    line = json.loads(eve.read_text().splitlines()[0])
+    assert line["event_type"] == "alert" and line["src_ip"] == "172.16.0.8"
+    message = receiver.recv(65535).decode()
+    receiver.close()
+    assert "CEF:0|" in message and "172.16.0.8" in message
+    conn = sqlite3.connect(tmp_path / "ms.db")
+    (alerts,) = conn.execute("SELECT COUNT(*) FROM alerts").fetchone()
+    conn.close()
+    assert alerts == 1
+    bad = cli("analyze", str(scan), "--no-store", "-q", "--syslog", "nohostport")
+    assert bad.returncode == 2 and "--syslog" in bad.stderr

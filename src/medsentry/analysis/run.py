@@ -7,17 +7,24 @@ whichever way it arrives.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from medsentry.analysis.pipeline import Analysis, AnalysisOptions, AnalysisStats, BatchObserver
+from medsentry.analysis.pipeline import (
+    Analysis,
+    AnalysisOptions,
+    AnalysisStats,
+    BatchObserver,
+    Sink,
+)
 from medsentry.analysis.sinks import JsonlSink, StoreSink, capture_fingerprint
 from medsentry.detect.observer import DetectionObserver
 from medsentry.errors import MedSentryError
 from medsentry.inventory.device import Device
 from medsentry.inventory.identify import classify, evidence_from_event
 from medsentry.store import repository
+from medsentry.store.alerts import load_baselines, save_baselines
 from medsentry.store.db import Store
 
 ProgressFn = Callable[[int, int], None]  # (bytes of the file read, packets in the batch)
@@ -44,6 +51,7 @@ def analyze_capture(
     protocols: bool = True,
     detect: bool = True,
     progress: ProgressFn | None = None,
+    extra_sinks: Sequence[Sink] = (),
 ) -> RunResult:
     """Analyse ``path``; a damaged file is reported in ``stats.errors`` with its good
     part kept; a file that cannot be read at all raises ``MedSentryError``."""
@@ -58,12 +66,17 @@ def analyze_capture(
         sinks.append(StoreSink(store, capture_id))
     if out_dir is not None:
         sinks.append(JsonlSink(out_dir))
-    observers: list[BatchObserver] = [DetectionObserver()] if detect else []
-    analysis = Analysis(sinks, analysis_options(protocols), observers)
+    sinks_all: list[Sink] = [*sinks, *extra_sinks]
+    detection = DetectionObserver() if detect else None
+    if detection is not None and store is not None:
+        # Device baselines learnt from earlier captures carry over to this one.
+        detection.engine.load_baselines(load_baselines(store))
+    observers: list[BatchObserver] = [detection] if detection is not None else []
+    analysis = Analysis(sinks_all, analysis_options(protocols), observers)
     try:
         analysis.analyze_file(path, progress)
     except MedSentryError as exc:
-        for sink in sinks:
+        for sink in sinks_all:
             sink.close()
         if store is not None:
             repository.record_capture(
@@ -71,6 +84,8 @@ def analyze_capture(
             )
         raise
     stats = analysis.finish()
+    if detection is not None and store is not None:
+        save_baselines(store, detection.engine.baselines_json())
     if store is not None:
         repository.record_capture(
             store,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import typer
@@ -18,13 +19,14 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from medsentry.analysis.pipeline import Analysis, AnalysisStats
+from medsentry.analysis.pipeline import Analysis, AnalysisStats, Sink
 from medsentry.analysis.run import analysis_options, analyze_capture
 from medsentry.analysis.sinks import JsonlSink, StoreSink
 from medsentry.capture.live import LiveCapture, LiveOptions
 from medsentry.cli import app
 from medsentry.config import database_url
 from medsentry.detect.observer import DetectionObserver
+from medsentry.detect.sinks import CefSyslogSink, EveAlertSink
 from medsentry.errors import InputError
 from medsentry.inventory.device import Device
 from medsentry.store import repository
@@ -88,6 +90,12 @@ def analyze(
     ),
     no_store: bool = typer.Option(False, "--no-store", help="Do not write to the database."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or tables."),
+    eve: Path | None = typer.Option(
+        None, "--eve", help="Also write alerts as Suricata eve.json-style lines to this file."
+    ),
+    syslog: str | None = typer.Option(
+        None, "--syslog", help="Also send alerts as CEF over syslog: HOST:PORT[/udp|/tcp]."
+    ),
 ) -> None:
     """Analyse captures: flows, devices, protocol events and alerts."""
     for path in paths:
@@ -99,7 +107,8 @@ def analyze(
         for path in paths:
             # Several captures: one sub-folder each, so their files do not collide.
             target = out_dir if out_dir is None or len(paths) == 1 else out_dir / path.name
-            failed |= _analyze_one(path, store, target, no_protocols, quiet)
+            extra = alert_sinks(eve, syslog)
+            failed |= _analyze_one(path, store, target, no_protocols, quiet, extra)
     finally:
         if store is not None:
             store.close()
@@ -107,12 +116,33 @@ def analyze(
         raise typer.Exit(2)
 
 
+def alert_sinks(eve: Path | None, syslog: str | None) -> list[Sink]:
+    """Extra alert outputs for SIEMs: eve.json-style lines and CEF over syslog."""
+    sinks: list[Sink] = []
+    if eve is not None:
+        sinks.append(EveAlertSink(eve))
+    if syslog:
+        target, _, transport = syslog.partition("/")
+        host, _, port = target.rpartition(":")
+        if not host or not port.isdigit() or transport not in ("", "udp", "tcp"):
+            raise InputError(f"--syslog {syslog!r}: expected HOST:PORT, HOST:PORT/udp or /tcp")
+        sinks.append(CefSyslogSink(host, int(port), transport or "udp"))
+    return sinks
+
+
 def _analyze_one(
-    path: Path, store: Store | None, out_dir: Path | None, no_protocols: bool, quiet: bool
+    path: Path,
+    store: Store | None,
+    out_dir: Path | None,
+    no_protocols: bool,
+    quiet: bool,
+    extra: Sequence[Sink] = (),
 ) -> bool:
     """Analyse one file; True when the file was damaged (results so far were kept)."""
     if quiet:
-        result = analyze_capture(path, store=store, out_dir=out_dir, protocols=not no_protocols)
+        result = analyze_capture(
+            path, store=store, out_dir=out_dir, protocols=not no_protocols, extra_sinks=extra
+        )
     else:
         with Progress(
             TextColumn("[bold]{task.description}"),
@@ -133,7 +163,12 @@ def _analyze_one(
                 progress.update(task, completed=position, pps=f"{seen[0] / elapsed:,.0f} pkt/s")
 
             result = analyze_capture(
-                path, store=store, out_dir=out_dir, protocols=not no_protocols, progress=report
+                path,
+                store=store,
+                out_dir=out_dir,
+                protocols=not no_protocols,
+                progress=report,
+                extra_sinks=extra,
             )
         _summary(result.stats, result.devices)
     for error in result.stats.errors:
