@@ -30,8 +30,14 @@ typecheck: $(STAMP)
 test: $(STAMP) lint typecheck
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --timeout=600 tests
 
+# Benchmarks compare against peers on the same input and print the ratios; they take
+# minutes and are not part of the tests. NFStream is installed for the comparison only.
 bench: $(STAMP)
+	$(BIN)/pip install --quiet nfstream || echo "NFStream did not install: compared without it"
 	$(BIN)/python bench/run_flows_bench.py
+	$(BIN)/python bench/bench_matching.py
+	$(BIN)/python bench/bench_firmware_scan.py
+	$(BIN)/python bench/bench_api.py
 
 # Re-record the demo capture and the protocol fixtures with real software (needs root).
 record-demo: $(STAMP)
