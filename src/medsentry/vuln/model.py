@@ -54,6 +54,7 @@ class MatchMethod(StrEnum):
     PURL = "purl"
     CPE = "cpe"
     VENDOR_PRODUCT = "vendor_product"  # normalised names + tolerant version text (ICSMA)
+    KEV_NAME = "kev_name"  # CISA KEV vendor/product names, no version known: a lead only
 
 
 # --------------------------------------------------------------------------- SBOM side

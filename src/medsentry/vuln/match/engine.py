@@ -4,7 +4,10 @@ Affected products are indexed once by what identifies a package:
 
 * purl  -> (type, namespace, name)           version checked with the ecosystem's order;
 * CPE   -> (vendor, product)                 other attributes and the version range checked;
-* names -> (canonical vendor, product name)  version checked against tolerant vendor text.
+* names -> (canonical vendor, product name)  version checked against tolerant vendor text;
+  products an advisory files under a placeholder vendor ("multiple open source") by product
+  name alone. A component's names come from its name, purl and CPE, its vendors from its
+  supplier, CPE vendor or source-host purl namespace (:mod:`.identity`).
 
 Ranges are compiled on first use and cached by their string (many products share one), and
 component versions are parsed once per (scheme, version), so matching touches only the few
@@ -23,10 +26,11 @@ from typing import Any
 from medsentry.errors import InputError
 from medsentry.vuln.match.cpe import Cpe, attributes_match, check_cpe_version, try_parse_cpe
 from medsentry.vuln.match.generic import generic_key
-from medsentry.vuln.match.names import AliasTable, default_aliases
+from medsentry.vuln.match.identity import identity_of, name_keys
+from medsentry.vuln.match.names import AliasTable, default_aliases, without_remarks
 from medsentry.vuln.match.purl import Purl, parse_version, try_parse_purl
 from medsentry.vuln.match.vers import compile_vers
-from medsentry.vuln.match.versions import parse_version_text
+from medsentry.vuln.match.versions import CONFIDENCE_ALL, CONFIDENCE_RANGE, parse_version_text
 from medsentry.vuln.model import (
     Advisory,
     AffectedProduct,
@@ -41,7 +45,7 @@ CONFIDENCE_PURL_FALLBACK = 0.75  # version not valid in the ecosystem; generic o
 CONFIDENCE_CPE = 0.85
 CONFIDENCE_ANY_VERSION = 0.7  # purl/CPE with no version bound at all
 CONFIDENCE_UNVERSIONED = 0.3  # component without a version (opt-in)
-NAME_PRODUCT_ONLY_FACTOR = 0.8  # component gave no supplier; vendor not confirmed
+NAME_PRODUCT_ONLY_FACTOR = 0.8  # component gave no vendor at all; vendor not confirmed
 
 DEFAULT_STATUSES = frozenset({ProductStatus.KNOWN_AFFECTED, ProductStatus.UNDER_INVESTIGATION})
 
@@ -61,10 +65,6 @@ class MatcherStats:
     unindexed: int = 0  # no usable purl, CPE or vendor/product
     range_errors: int = 0  # ranges that could not be compiled when checked
     errors: list[str] = field(default_factory=list)
-
-
-def _component_vendors(component: Component) -> list[str]:
-    return [v for v in (component.supplier, component.author, component.group) if v]
 
 
 class Matcher:
@@ -95,6 +95,7 @@ class Matcher:
         self._advisory: dict[int, str] = {}  # id(product) -> advisory id, when given
         self._name: dict[tuple[str, str], list[_Entry]] = {}
         self._name_by_product: dict[str, list[_Entry]] = {}
+        self._name_unnamed: dict[str, list[_Entry]] = {}  # placeholder vendor: by product
         by_purl: dict[str, list[AffectedProduct]] = {}
         by_cpe: dict[str, list[AffectedProduct]] = {}
         statuses_ok = self.statuses
@@ -162,16 +163,39 @@ class Matcher:
             self._add_by_name(product)
 
     def _add_by_name(self, product: AffectedProduct) -> None:
-        if product.vendor and product.product:
-            vkey = self.aliases.vendor_key(product.vendor)
-            pkey = self.aliases.product_key(vkey, product.product)
-            if pkey:
-                entry: _Entry = (product, None, None)
-                self._name.setdefault((vkey, pkey), []).append(entry)
-                self._name_by_product.setdefault(pkey, []).append(entry)
-                self.stats.by_name += 1
-                return
-        self.stats.unindexed += 1
+        """File a product under its name keys: with and without remarks in parentheses."""
+        aliases = self.aliases
+        name = product.product
+        if not name or aliases.is_unnamed_vendor(name):
+            self.stats.unindexed += 1
+            return
+        entry: _Entry = (product, None, None)
+        variants = dict.fromkeys((name, without_remarks(name).strip()))
+        filed = False
+        if not aliases.is_unnamed_vendor(product.vendor):
+            vkey = aliases.vendor_key(product.vendor)
+            for variant in variants:
+                pkey = aliases.product_key(vkey, variant)
+                if pkey:
+                    _file(self._name, (vkey, pkey), entry)
+                    _file(self._name_by_product, pkey, entry)
+                    filed = True
+        else:
+            for variant in variants:
+                pkey = aliases.product_name(variant)
+                if not pkey:
+                    continue
+                _file(self._name_unnamed, pkey, entry)
+                filed = True
+                # "Amazon FreeRTOS" under "multiple": also file it under a known vendor.
+                first, _, rest = pkey.partition(" ")
+                vkey = aliases.vendor_key(first)
+                if rest and vkey in aliases.vendor_keys.values():
+                    _file(self._name, (vkey, aliases.product_key(vkey, pkey)), entry)
+        if filed:
+            self.stats.by_name += 1
+        else:
+            self.stats.unindexed += 1
 
     # ------------------------------------------------------------------ matching
 
@@ -196,14 +220,16 @@ class Matcher:
             purl_groups = self._purl.get(purl.package_key)
             if purl_groups:
                 yield from self._match_purl(component, purl, purl_groups)
+        cpes: list[Cpe] = []
         for text in component.cpes:
             cpe = try_parse_cpe(text)
             if cpe is not None:
+                cpes.append(cpe)
                 cpe_groups = self._cpe.get(cpe.key)
                 if cpe_groups:
                     yield from self._match_cpe(component, cpe, cpe_groups)
-        if self._name:
-            yield from self._match_names(component)
+        if self._name or self._name_unnamed:
+            yield from self._match_names(component, purl, tuple(cpes))
 
     def _version_of(self, component: Component, purl: Purl | None = None) -> str | None:
         if purl is not None and purl.version:
@@ -361,26 +387,30 @@ class Matcher:
             matched_on=matched_on,
         )
 
-    def _match_names(self, component: Component) -> Iterator[Match]:
-        vendors = _component_vendors(component)
-        seen: set[int] = set()
-        candidates: list[tuple[_Entry, float, str]] = []
-        for vendor in vendors:
-            vkey = self.aliases.vendor_key(vendor)
-            pkey = self.aliases.product_key(vkey, component.name)
-            for entry in self._name.get((vkey, pkey), ()):
-                if id(entry) not in seen:
-                    seen.add(id(entry))
-                    candidates.append(
-                        (entry, 1.0, f"vendor {vendor!r}, product {component.name!r}")
-                    )
-        if not vendors:
-            pkey = self.aliases.product_key("", component.name)
-            for entry in self._name_by_product.get(pkey, ()):
-                candidates.append(
-                    (entry, NAME_PRODUCT_ONLY_FACTOR, f"product {component.name!r} (no supplier)")
-                )
-        for entry, factor, matched_on in candidates:
+    def _match_names(
+        self, component: Component, purl: Purl | None, cpes: tuple[Cpe, ...]
+    ) -> Iterator[Match]:
+        identity = identity_of(component, purl, cpes)
+        best: dict[int, tuple[_Entry, float, str]] = {}
+
+        def offer(entries: Iterable[_Entry], factor: float, matched_on: str) -> None:
+            for entry in entries:
+                held = best.get(id(entry))
+                if held is None or factor > held[1]:
+                    best[id(entry)] = (entry, factor, matched_on)
+
+        for key in name_keys(identity, self.aliases):
+            if key.vendor:
+                offer(self._name.get((key.vendor, key.product), ()), key.factor, key.matched_on)
+            else:
+                offer(self._name_unnamed.get(key.product, ()), key.factor, key.matched_on)
+        if not identity.has_vendor:
+            # Nothing says who makes it: the product name alone, whoever the vendor is.
+            for name in identity.names:
+                pkey = self.aliases.product_key("", name)
+                shown = f"product {name!r} (the component names no vendor)"
+                offer(self._name_by_product.get(pkey, ()), NAME_PRODUCT_ONLY_FACTOR, shown)
+        for entry, factor, matched_on in best.values():
             yield from self._check_name_entry(component, entry, factor, matched_on)
 
     def _check_name_entry(
@@ -392,13 +422,17 @@ class Matcher:
             if self.match_unversioned:
                 yield self._unversioned(component, entry, MatchMethod.VENDOR_PRODUCT, matched_on)
             return
-        if product.vers:
-            verdict = self._check_vers(product.vers, "generic", version)
-            if verdict is None or not verdict[0]:
+        verdict = self._check_vers(product.vers, "generic", version) if product.vers else None
+        if verdict is not None:
+            if not verdict[0]:
                 return
-            rng, base, notes, text = product.vers, 0.6, "", product.version_text or product.vers
+            star = compile_vers(product.vers or "").star
+            rng, notes, text = product.vers or "", "", product.version_text or product.vers or ""
+            base = CONFIDENCE_ALL if star else CONFIDENCE_RANGE
         else:
-            text = product.version_text or "all versions"
+            # No vers, or one the spec rejects ("vers:all/<V14.2.0.3" in CISA files): read
+            # the text tolerantly rather than drop the product.
+            text = product.version_text or product.vers or "all versions"
             parsed = parse_version_text(text)
             if parsed.range is None or not parsed.range.contains(version):
                 return
@@ -468,6 +502,14 @@ class Matcher:
             confidence=confidence,
             details={k: v for k, v in info.items() if v != ""},
         )
+
+
+def _file(index: dict[Any, list[_Entry]], key: Any, entry: _Entry) -> None:
+    group = index.get(key)
+    if group is None:
+        index[key] = [entry]
+    elif not any(held is entry for held in group):
+        group.append(entry)
 
 
 # Release codenames some SBOM generators write in the distro qualifier instead of numbers.

@@ -4,14 +4,17 @@ Two names match when their normalised keys are equal. Normalising lowercases, st
 and punctuation, reads "&" as "and", drops company-form words (Inc., Ltd., GmbH, ...) and
 maps known aliases (``aliases.yaml``, editable, validated on load) to one canonical vendor.
 Product keys also lose a leading vendor name ("GE Healthcare Optima CT670" and "Optima
-CT670" from GE HealthCare are the same product).
+CT670" from GE HealthCare are the same product), and known product aliases fold to one name
+("NXP SDK" and "MCUXpresso SDK" are NXP's "MCUXpresso SDK"). Advisories that cover many
+projects at once write a placeholder vendor ("multiple open source", "n/a"); those products
+are matched by product name alone (:meth:`AliasTable.is_unnamed_vendor`).
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from importlib import resources
 from pathlib import Path
@@ -45,6 +48,8 @@ _COMPANY_WORDS = frozenset(
     }
 )
 _NON_ALNUM = re.compile(r"[^a-z0-9]+")
+# Remarks in parentheses: "picoTCP (EOL)", "SCALANCE X208PRO (6GK5208-0HA10-2AA6)".
+_PARENTHESES = re.compile(r"\([^()]*\)|\[[^\[\]]*\]")
 
 
 @lru_cache(maxsize=65536)
@@ -56,10 +61,22 @@ def normalise_name(text: str) -> str:
     return " ".join(words)
 
 
+def without_remarks(text: str) -> str:
+    """``text`` without parenthesised remarks ("picoTCP (EOL)" -> "picoTCP")."""
+    previous = None
+    while previous != text:  # nested: "uIP-Contiki-OS (end-of-life [EOL])"
+        previous, text = text, _PARENTHESES.sub(" ", text)
+    return text
+
+
 class AliasFile(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     vendors: dict[str, list[str]]
+    # Placeholder vendor names of multi-project advisories; their products match by name.
+    unnamed_vendors: list[str] = []
+    # Canonical product name (vendor included) -> other names of the same product.
+    products: dict[str, list[str]] = {}
 
     @field_validator("vendors")
     @classmethod
@@ -71,12 +88,38 @@ class AliasFile(BaseModel):
                 raise ValueError(f"vendor {canonical!r} has an empty alias")
         return value
 
+    @field_validator("products")
+    @classmethod
+    def _products_non_empty(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for canonical, aliases in value.items():
+            if not normalise_name(canonical) or any(not normalise_name(a) for a in aliases):
+                raise ValueError(f"product {canonical!r} or one of its aliases is empty")
+        return value
+
+
+def _fold(groups: dict[str, list[str]], what: str, source: str) -> dict[str, str]:
+    """Normalised alias -> normalised canonical name; an alias may belong to one group only."""
+    keys: dict[str, str] = {}
+    for canonical, aliases in groups.items():
+        target = normalise_name(canonical)
+        for name in [canonical, *aliases]:
+            norm = normalise_name(name)
+            if keys.get(norm, target) != target:
+                raise ConfigError(
+                    f"{source}: {name!r} is listed under both {keys[norm]!r} and "
+                    f"{target!r}; keep it under one {what}"
+                )
+            keys[norm] = target
+    return keys
+
 
 @dataclass(frozen=True)
 class AliasTable:
-    """Normalised alias -> canonical vendor key."""
+    """Normalised alias -> canonical vendor key (and the same for products)."""
 
     vendor_keys: dict[str, str]
+    unnamed: frozenset[str] = frozenset()
+    product_names: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_yaml(cls, text: str, source: str = "aliases.yaml") -> AliasTable:
@@ -84,18 +127,11 @@ class AliasTable:
             parsed = AliasFile.model_validate(yaml.safe_load(text))
         except (ValidationError, yaml.YAMLError) as exc:
             raise ConfigError(f"{source} is invalid; fix it and retry: {exc}") from exc
-        keys: dict[str, str] = {}
-        for canonical, aliases in parsed.vendors.items():
-            target = normalise_name(canonical)
-            for name in [canonical, *aliases]:
-                norm = normalise_name(name)
-                if keys.get(norm, target) != target:
-                    raise ConfigError(
-                        f"{source}: {name!r} is listed under both {keys[norm]!r} and "
-                        f"{target!r}; keep it under one vendor"
-                    )
-                keys[norm] = target
-        return cls(keys)
+        return cls(
+            _fold(parsed.vendors, "vendor", source),
+            frozenset(normalise_name(v) for v in parsed.unnamed_vendors),
+            _fold(parsed.products, "product", source),
+        )
 
     @classmethod
     def from_path(cls, path: Path) -> AliasTable:
@@ -112,9 +148,18 @@ class AliasTable:
         """Every normalised spelling that maps to ``key`` (the key included)."""
         return [alias for alias, target in self.vendor_keys.items() if target == key] or [key]
 
+    def is_unnamed_vendor(self, vendor: str | None) -> bool:
+        """True for no vendor or a placeholder ("multiple", "n/a") instead of a vendor."""
+        return not vendor or normalise_name(vendor) in self.unnamed
+
+    def product_name(self, product: str | None) -> str:
+        """The product name normalised, with a known alias folded to its canonical name."""
+        norm = normalise_name(product or "")
+        return self.product_names.get(norm, norm)
+
     def product_key(self, vendor_key: str, product: str | None) -> str:
         """The product name normalised, without a leading vendor name."""
-        norm = normalise_name(product or "")
+        norm = self.product_name(product)
         for prefix in sorted(self._prefixes(vendor_key), key=len, reverse=True):
             if norm.startswith(prefix + " ") and len(norm) > len(prefix) + 1:
                 return norm[len(prefix) + 1 :]
