@@ -111,17 +111,13 @@ def main() -> None:
         )
     packets = args.packets
     out = cap.parent / "analyze-out"
+    run = [MEDSENTRY, "analyze", str(cap), "--no-store", "--quiet"]
     results = [
+        measure("medsentry analyze (flows+inventory)", [*run, "--no-protocols", "--no-detect"]),
+        measure("medsentry analyze (+protocols)", [*run, "--no-detect"]),
+        measure("medsentry analyze (+protocols, +detection)", run),
         measure(
-            "medsentry analyze (flows+inventory)",
-            [MEDSENTRY, "analyze", str(cap), "--no-protocols", "--no-store", "--quiet"],
-        ),
-        measure(
-            "medsentry analyze (+protocols)",
-            [MEDSENTRY, "analyze", str(cap), "--no-store", "--quiet"],
-        ),
-        measure(
-            "medsentry analyze (+protocols, --out, SQLite)",
+            "medsentry analyze (all, --out, SQLite)",
             [
                 MEDSENTRY,
                 "analyze",

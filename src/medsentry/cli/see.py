@@ -89,6 +89,7 @@ def analyze(
         False, "--no-protocols", help="Flows and devices only: skip protocol analyzers."
     ),
     no_store: bool = typer.Option(False, "--no-store", help="Do not write to the database."),
+    no_detect: bool = typer.Option(False, "--no-detect", help="Skip attack detection."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or tables."),
     eve: Path | None = typer.Option(
         None, "--eve", help="Also write alerts as Suricata eve.json-style lines to this file."
@@ -108,7 +109,9 @@ def analyze(
             # Several captures: one sub-folder each, so their files do not collide.
             target = out_dir if out_dir is None or len(paths) == 1 else out_dir / path.name
             extra = alert_sinks(eve, syslog)
-            failed |= _analyze_one(path, store, target, no_protocols, quiet, extra)
+            failed |= _analyze_one(
+                path, store, target, no_protocols, quiet, extra, detect=not no_detect
+            )
     finally:
         if store is not None:
             store.close()
@@ -137,11 +140,17 @@ def _analyze_one(
     no_protocols: bool,
     quiet: bool,
     extra: Sequence[Sink] = (),
+    detect: bool = True,
 ) -> bool:
     """Analyse one file; True when the file was damaged (results so far were kept)."""
     if quiet:
         result = analyze_capture(
-            path, store=store, out_dir=out_dir, protocols=not no_protocols, extra_sinks=extra
+            path,
+            store=store,
+            out_dir=out_dir,
+            protocols=not no_protocols,
+            extra_sinks=extra,
+            detect=detect,
         )
     else:
         with Progress(
@@ -169,6 +178,7 @@ def _analyze_one(
                 protocols=not no_protocols,
                 progress=report,
                 extra_sinks=extra,
+                detect=detect,
             )
         _summary(result.stats, result.devices)
     for error in result.stats.errors:
