@@ -19,6 +19,8 @@ SAMPLE_PARAMS = {
     "username": "viewer",
     "token_pk": "1",
     "finding_id": "1",
+    "alert_id": "0" * 20,
+    "profile": "hospital",
 }
 
 
@@ -94,6 +96,19 @@ def test_roles_below_the_required_one_get_403(api: Api) -> None:
     assert ("GET", "/api/v1/audit") in checked
     assert ("POST", "/api/v1/users") in checked
     assert ("POST", "/api/v1/findings/{finding_id}/state") in checked
+    for route in (
+        "/api/v1/alerts/{alert_id}/acknowledge",
+        "/api/v1/alerts/{alert_id}/resolve",
+        "/api/v1/alerts/{alert_id}/comments",
+        "/api/v1/sboms",
+        "/api/v1/advisories",
+        "/api/v1/compliance/{profile}/assess",
+        "/api/v1/attestations",
+        "/alerts/{alert_id}/acknowledge",
+        "/findings/{finding_id}/state",
+        "/compliance/{profile}/attest",
+    ):
+        assert ("POST", route) in checked, route
 
 
 def test_allowed_roles_get_through(api: Api) -> None:

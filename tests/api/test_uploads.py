@@ -89,6 +89,23 @@ def test_documents_are_sniffed_too(tmp_path: Path) -> None:
         upload.discard()
 
 
+def test_advisory_uploads_take_json_and_csv_text(tmp_path: Path) -> None:
+    kev_csv = b"cveID,vendorProject,product\nCVE-2021-44228,Apache,Log4j2\n"
+    for data, fmt in (
+        (b'{"document": {"csaf_version": "2.0"}}', "json"),
+        (b"# EPSS scores\ncve,epss,percentile\n", "csv"),
+        (kev_csv, "csv"),
+        (gzip.compress(kev_csv), "csv+gzip"),
+    ):
+        _, upload = _inspect(tmp_path, data, UploadKind.ADVISORY)
+        assert upload.format == fmt
+        upload.discard()
+    assert _rejected(tmp_path, kev_csv, UploadKind.DOCUMENT).status == 415  # not an SBOM
+    for binary in (PCAP, b"\x00\x01,\x02", b"words without a table"):
+        error = _rejected(tmp_path, binary, UploadKind.ADVISORY)
+        assert error.status == 415 and "not a JSON or CSV document" in str(error), binary
+
+
 def test_the_api_enforces_the_size_limit_while_streaming(
     demo_template: Template, tmp_path: Path
 ) -> None:

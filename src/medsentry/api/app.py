@@ -20,17 +20,24 @@ from medsentry.api.observe import RequestObserver
 from medsentry.api.routers import (
     API_PREFIX,
     accounts,
+    alerts,
     captures,
+    compliance,
     devices,
+    documents,
     findings,
     health,
     traffic,
 )
 from medsentry.api.settings import ApiSettings
 from medsentry.api.uploads import UploadRejected
+from medsentry.api.web import compliance as web_compliance
 from medsentry.api.web import routes as web
+from medsentry.api.web import triage as web_triage
+from medsentry.api.web import vulns as web_vulns
 from medsentry.config import database_url
 from medsentry.errors import InputError, MedSentryError, StoreError
+from medsentry.store.alert_triage import AlertStateError, UnknownAlertError
 from medsentry.store.db import Store
 from medsentry.store.repository import UnknownDeviceError
 
@@ -38,7 +45,9 @@ STATIC_DIR = Path(__file__).with_name("web") / "static"
 
 DESCRIPTION = """
 MedSentry's REST API: devices seen on the network, their flows and protocol events,
-analysed captures and background jobs, accounts and the audit log.
+alerts and their triage, vulnerability findings and VEX states, SBOM and advisory
+uploads, compliance status and attestations, analysed captures and background jobs,
+accounts and the audit log.
 
 Authenticate with an API token (`medsentry tokens create`) as `Authorization: Bearer
 mst_...`. Lists share `limit`, `offset`, `order` (and `sort` where offered) and answer
@@ -71,6 +80,14 @@ def _install_handlers(app: FastAPI) -> None:
     @app.exception_handler(UnknownDeviceError)
     async def unknown_device(request: Request, exc: UnknownDeviceError) -> Response:
         return JSONResponse({"detail": str(exc)}, status_code=404)
+
+    @app.exception_handler(UnknownAlertError)
+    async def unknown_alert(request: Request, exc: UnknownAlertError) -> Response:
+        return JSONResponse({"detail": str(exc)}, status_code=404)
+
+    @app.exception_handler(AlertStateError)
+    async def alert_state(request: Request, exc: AlertStateError) -> Response:
+        return JSONResponse({"detail": str(exc)}, status_code=409)
 
     @app.exception_handler(StoreError)
     async def store_error(request: Request, exc: StoreError) -> Response:
@@ -130,9 +147,20 @@ def create_app(
     )
     app.state.ctx = ctx
     _install_handlers(app)
-    for module in (health, devices, traffic, captures, findings, accounts):
+    for module in (
+        health,
+        devices,
+        traffic,
+        alerts,
+        findings,
+        captures,
+        documents,
+        compliance,
+        accounts,
+    ):
         app.include_router(module.router)
-    app.include_router(web.router)
+    for pages in (web, web_triage, web_vulns, web_compliance):
+        app.include_router(pages.router)
 
     @app.get(
         f"{API_PREFIX}/openapi.json",

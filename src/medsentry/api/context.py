@@ -8,6 +8,7 @@ from medsentry.api.auth.audit import AuditLog
 from medsentry.api.auth.throttle import LoginThrottle
 from medsentry.api.jobs import JobManager
 from medsentry.api.metrics import Metrics
+from medsentry.api.risk import RiskCache
 from medsentry.api.settings import ApiSettings
 from medsentry.store.db import Store
 
@@ -20,6 +21,7 @@ class AppContext:
     throttle: LoginThrottle
     jobs: JobManager
     metrics: Metrics
+    risks: RiskCache
 
     @classmethod
     def build(cls, store: Store, settings: ApiSettings) -> AppContext:
@@ -35,6 +37,7 @@ class AppContext:
             ),
             jobs=jobs,
             metrics=Metrics(store, jobs.counts),
+            risks=RiskCache(store),
         )
 
     def close(self) -> None:

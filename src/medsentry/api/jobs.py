@@ -1,5 +1,5 @@
-"""Background jobs: an uploaded capture is analysed into the store on a worker thread
-while the browser polls its progress.
+"""Background jobs: an uploaded capture is analysed (an SBOM or advisory imported and
+matched) into the store on a worker thread while the browser polls its progress.
 
 Jobs live in memory (the results themselves are in the store: captures, devices, flows,
 events, alerts); a restart forgets the job list, not what the jobs produced.
@@ -46,6 +46,8 @@ class Job:
 
 
 ProgressFn = Callable[[float, str], None]
+# The work of a job: reads the upload into the store, reports progress, returns a summary.
+Task = Callable[[Store, StoredUpload, ProgressFn], dict[str, Any]]
 
 
 def analyse_capture(store: Store, upload: StoredUpload, progress: ProgressFn) -> dict[str, Any]:
@@ -81,9 +83,20 @@ class JobManager:
         self._jobs: OrderedDict[str, Job] = OrderedDict()
 
     def submit_capture(self, upload: StoredUpload, owner: str) -> Job:
+        return self.submit("capture", upload, owner, analyse_capture)
+
+    def submit(
+        self,
+        kind: str,
+        upload: StoredUpload,
+        owner: str,
+        task: Task,
+        after: Callable[[], None] | None = None,
+    ) -> Job:
+        """Queue ``task`` over ``upload``; ``after`` runs once it ended, however it ended."""
         job = Job(
             id=uuid.uuid4().hex,
-            kind="capture",
+            kind=kind,
             filename=upload.filename,
             owner=owner,
             bytes_total=upload.size,
@@ -92,7 +105,7 @@ class JobManager:
             self._jobs[job.id] = job
             while len(self._jobs) > KEEP_JOBS:
                 self._jobs.popitem(last=False)
-        self._pool.submit(self._run, job.id, upload)
+        self._pool.submit(self._run, job.id, upload, task, after)
         return replace(job)
 
     def _update(self, job_id: str, **changes: Any) -> None:
@@ -102,23 +115,29 @@ class JobManager:
                 for name, value in changes.items():
                     setattr(job, name, value)
 
-    def _run(self, job_id: str, upload: StoredUpload) -> None:
+    def _run(
+        self, job_id: str, upload: StoredUpload, task: Task, after: Callable[[], None] | None
+    ) -> None:
         self._update(job_id, state="running", started_at=time.time(), stage="starting")
         try:
-            result = analyse_capture(
-                self.store,
-                upload,
-                lambda fraction, stage: self._update(job_id, progress=fraction, stage=stage),
-            )
+            try:
+                result = task(
+                    self.store,
+                    upload,
+                    lambda fraction, stage: self._update(job_id, progress=fraction, stage=stage),
+                )
+            finally:
+                if after is not None:
+                    after()  # before the job reads as ended, so pollers see its effects
         except MedSentryError as exc:
             self._update(job_id, state="failed", stage="failed", error=str(exc))
         except Exception as exc:  # a job must end, and say so, whatever went wrong
-            log.exception("analysis job %s failed", job_id)
+            log.exception("job %s failed", job_id)
             self._update(
                 job_id,
                 state="failed",
                 stage="failed",
-                error=f"analysis failed unexpectedly ({type(exc).__name__}); see the server log",
+                error=f"the job failed unexpectedly ({type(exc).__name__}); see the server log",
             )
         else:
             self._update(job_id, state="done", stage="done", progress=1.0, result=result)

@@ -129,13 +129,18 @@ def _series(rows: Sequence[Any], start: float, width: float, buckets: int) -> Se
 
 
 def timed_series(
-    store: Store, table: Table, label: ColumnElement[Any] | None, buckets: int = 48
+    store: Store,
+    table: Table,
+    label: ColumnElement[Any] | None,
+    buckets: int = 48,
+    time_column: str = "ts",
 ) -> Series:
-    """Rows of ``table`` over the stored captures' time span, per ``label`` value."""
+    """Rows of ``table`` over their time span (``time_column``), per ``label`` value."""
+    ts = table.c[time_column]
     with store.engine.connect() as conn:
-        first, last = conn.execute(select(func.min(table.c.ts), func.max(table.c.ts))).one()
+        first, last = conn.execute(select(func.min(ts), func.max(ts))).one()
         start, width = _span_width(first, last, buckets)
-        bucket = _bucket(conn, table.c.ts, start, width)
+        bucket = _bucket(conn, ts, start, width)
         if label is None:
             found = conn.execute(select(bucket, func.count()).group_by(bucket)).all()
             rows: Sequence[Any] = [("all", index, n) for index, n in found]
@@ -177,6 +182,13 @@ def totals(store: Store) -> dict[str, int]:
             "phi_events": count(EVENTS, EVENTS.c.phi.is_(True)),
             "captures": count(CAPTURES),
         }
+
+
+def count_devices(store: Store, *conds: ColumnElement[bool]) -> int:
+    with store.engine.connect() as conn:
+        return int(
+            conn.execute(select(func.count()).select_from(DEVICES).where(*conds)).scalar_one()
+        )
 
 
 def devices_by_type(store: Store, limit: int = 20) -> list[tuple[str, int]]:
@@ -244,10 +256,12 @@ def device_lines(
     desc: bool = True,
     limit: int = 50,
     offset: int = 0,
+    extra: Sequence[ColumnElement[bool]] = (),
 ) -> tuple[list[DeviceLine], int]:
     """A page of the device list and the total matching, in two indexed queries plus one
-    for the IPs: the list's filters and order are the repository's own."""
-    conds = repository.device_conditions(type, manufacturer, search)
+    for the IPs: the list's filters and order are the repository's own (``extra``: more
+    conditions on the devices table, such as the risk filter)."""
+    conds = [*repository.device_conditions(type, manufacturer, search), *extra]
     order = repository.device_order(sort, desc)
     with store.engine.connect() as conn:
         total = conn.execute(select(func.count()).select_from(DEVICES).where(*conds)).scalar_one()

@@ -43,6 +43,9 @@ class DeviceSummary(BaseModel):
     bytes_received: int
     packets_sent: int
     packets_received: int
+    risk: Literal["P1", "P2", "P3", "P4"] | None = Field(
+        default=None, description="The highest priority of the device's open findings (P1 first)"
+    )
 
     @classmethod
     def of(cls, d: Device) -> DeviceSummary:
@@ -82,14 +85,6 @@ class ProtocolUse(BaseModel):
     phi_count: int
     first_ts: float
     last_ts: float
-
-
-class DeviceDetail(DeviceSummary):
-    services: list[Service]
-    uses: list[Service]
-    peers: list[Peer]
-    evidence: list[dict[str, Any]]
-    protocols: list[ProtocolUse]
 
 
 class FlowOut(BaseModel):
@@ -251,3 +246,84 @@ class Health(BaseModel):
     status: Literal["ok", "degraded"]
     database: Literal["ok", "unreachable"]
     version: str
+
+
+Note = Annotated[str, StringConstraints(max_length=4000, pattern=r"^[^\x00]*$")]
+
+
+class FindingOut(BaseModel):
+    """A vulnerability finding: a component matched to an advisory, its VEX state and the
+    priority with the reason for it."""
+
+    id: int
+    vuln_id: str
+    advisory: str
+    component: str
+    purl: str | None
+    sbom_id: int
+    device: str | None
+    state: str
+    priority: str | None
+    priority_reason: str | None
+    confidence: float
+    method: str
+    reason: str
+    justification: str | None
+
+
+class AlertOut(BaseModel):
+    """One attack episode (the detector's JSON fields) and its triage state."""
+
+    id: str
+    capture_id: int | None
+    ts_start: float
+    ts_end: float
+    category: str
+    name: str
+    severity: str
+    confidence: float
+    src: str | None
+    dst: str | None
+    protocol: str | None
+    source: str
+    targets: dict[str, Any]
+    devices: list[str]
+    counts: dict[str, Any]
+    evidence: dict[str, Any]
+    mitre: list[str]
+    status: Literal["open", "acknowledged", "resolved"]
+    acknowledged_by: str | None
+    acknowledged_at: float | None
+    resolved_by: str | None
+    resolved_at: float | None
+
+
+class AlertCommentOut(BaseModel):
+    id: int
+    author: str
+    text: str
+    ts: float
+
+
+class AlertDetail(AlertOut):
+    comments: list[AlertCommentOut]
+
+
+class AlertNote(BaseModel):
+    """An optional note kept as a comment with the status change."""
+
+    note: Note | None = None
+
+
+class CommentIn(BaseModel):
+    text: Annotated[str, StringConstraints(min_length=1, max_length=4000, pattern=r"^[^\x00]*$")]
+
+
+class DeviceDetail(DeviceSummary):
+    services: list[Service]
+    uses: list[Service]
+    peers: list[Peer]
+    evidence: list[dict[str, Any]]
+    protocols: list[ProtocolUse]
+    findings: list[FindingOut] = Field(description="Open findings first, by priority")
+    alerts: list[AlertOut] = Field(description="The newest alerts that involve the device")

@@ -42,7 +42,8 @@ REFUSED_CONTAINERS = {
 
 class UploadKind(StrEnum):
     CAPTURE = "capture"
-    DOCUMENT = "document"  # SBOMs and advisories: JSON, XML or SPDX tag-value text
+    DOCUMENT = "document"  # SBOMs: JSON, XML or SPDX tag-value text
+    ADVISORY = "advisory"  # advisory data: JSON, or CSV text (KEV catalog, EPSS scores)
 
 
 class UploadRejected(InputError):
@@ -239,7 +240,8 @@ def capture_format(head: bytes) -> str | None:
     return None
 
 
-def document_format(head: bytes) -> str | None:
+def _text_sample(head: bytes) -> str | None:
+    """The first bytes as UTF-8 text (BOM and leading space removed), None if binary."""
     text = head.removeprefix(b"\xef\xbb\xbf").lstrip()
     try:
         sample = text.decode("utf-8")
@@ -247,6 +249,13 @@ def document_format(head: bytes) -> str | None:
         if exc.start < len(text) - 4:  # a character cut by the sample's end is fine
             return None
         sample = text[: exc.start].decode("utf-8")
+    return None if "\x00" in sample else sample
+
+
+def document_format(head: bytes) -> str | None:
+    sample = _text_sample(head)
+    if sample is None:
+        return None
     if sample.startswith(("{", "[")):
         return "json"
     if sample.startswith("<"):
@@ -254,6 +263,23 @@ def document_format(head: bytes) -> str | None:
     if "SPDXVersion:" in sample:
         return "spdx-tag-value"
     return None
+
+
+def advisory_format(head: bytes) -> str | None:
+    sample = _text_sample(head)
+    if sample is None:
+        return None
+    if sample.startswith(("{", "[")):
+        return "json"
+    first = next((line for line in sample.splitlines() if not line.startswith("#")), "")
+    return "csv" if "," in first else None
+
+
+_SNIFFERS = {
+    UploadKind.CAPTURE: capture_format,
+    UploadKind.DOCUMENT: document_format,
+    UploadKind.ADVISORY: advisory_format,
+}
 
 
 def _refused_container(head: bytes) -> str | None:
@@ -282,7 +308,7 @@ def inspect(
             expanded = expand(received, path, method, limits)
             received.unlink()
             head = _head(path)
-        found = capture_format(head) if kind is UploadKind.CAPTURE else document_format(head)
+        found = _SNIFFERS[kind](head)
         if found is None:
             raise UploadRejected(415, _wrong_type(kind, head))
         fmt = found if method is None else f"{found}+{method}"
@@ -302,7 +328,12 @@ def _wrong_type(kind: UploadKind, head: bytes) -> str:
             f"this is not a pcap or pcapng capture (it starts with {start}); save it from "
             "Wireshark or tcpdump as .pcap or .pcapng, optionally gzip-compressed"
         )
+    if kind is UploadKind.ADVISORY:
+        return (
+            f"this is not a JSON or CSV document (it starts with {start}); upload a CSAF, "
+            "OSV, CVE JSON 5 or NVD advisory file, the KEV catalog or EPSS scores"
+        )
     return (
         f"this is not a JSON, XML or SPDX tag-value document (it starts with {start}); "
-        "upload a CycloneDX/SPDX SBOM or a CSAF/OSV/CVE/NVD advisory file"
+        "upload a CycloneDX or SPDX SBOM"
     )

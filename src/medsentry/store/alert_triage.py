@@ -148,7 +148,8 @@ class AlertFilter:
     category: str | None = None
     severity: str | None = None
     status: Sequence[str] = ()
-    hosts: Sequence[str] | None = None  # None: any; []: a device with no address
+    hosts: Sequence[str] | None = None  # a device's names (None: any; []: matches none)
+    host: str | None = None  # one more address the alert must name
     source: str | None = None
     since: float | None = None
     until: float | None = None
@@ -163,6 +164,8 @@ class AlertFilter:
             conds.append(ALERTS.c.status.in_(list(self.status)))
         if self.hosts is not None:
             conds.append(mentions_hosts(self.hosts))
+        if self.host is not None:
+            conds.append(mentions_hosts([self.host]))
         if self.source is not None:
             conds.append(ALERTS.c.source == self.source)
         if self.since is not None:

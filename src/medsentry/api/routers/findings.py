@@ -5,36 +5,18 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
-from pydantic import BaseModel, StringConstraints
+from pydantic import BaseModel
 
 from medsentry.api.auth.guard import Principal, require_analyst, require_viewer
 from medsentry.api.paging import Window, paged, window
 from medsentry.api.routers import API_PREFIX
 from medsentry.api.routers.devices import store_of
-from medsentry.api.schemas import Page, Text
+from medsentry.api.schemas import FindingOut, Note, Page, Text
 from medsentry.vuln import findings as vuln_findings
 from medsentry.vuln.model import FindingState, Justification
 
 router = APIRouter(prefix=API_PREFIX, tags=["findings"], dependencies=[Depends(require_viewer)])
 FindingId = Annotated[int, Path(ge=1, le=2**31 - 1)]
-Note = Annotated[str, StringConstraints(max_length=4000, pattern=r"^[^\x00]*$")]
-
-
-class FindingOut(BaseModel):
-    id: int
-    vuln_id: str
-    advisory: str
-    component: str
-    purl: str | None
-    sbom_id: int
-    device: str | None
-    state: str
-    priority: str | None
-    priority_reason: str | None
-    confidence: float
-    method: str
-    reason: str
-    justification: str | None
 
 
 class StateChange(BaseModel):
@@ -101,6 +83,7 @@ def set_finding_state(
             origin="api",
         )
     request.state.audit_detail = {"finding": finding_id, "state": body.state.value}
+    request.app.state.ctx.risks.invalidate()
     with store_of(request).session() as session:
         found = [v for v in vuln_findings.list_findings(session) if v.id == finding_id]
     return FindingOut.model_validate(found[0], from_attributes=True)

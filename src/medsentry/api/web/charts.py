@@ -76,10 +76,15 @@ def time_bars(series: Series, label: str, width: int = 720, height: int = 200) -
     return _svg(width, height, label, body)
 
 
-def hbars(items: Sequence[tuple[str, int]], label: str, width: int = 360) -> Markup:
+def hbars(
+    items: Sequence[tuple[str, int]],
+    label: str,
+    width: int = 360,
+    empty: str = "No devices yet.",
+) -> Markup:
     """Horizontal bars with their labels and counts (devices by type)."""
     if not items:
-        return Markup('<p class="empty">No devices yet.</p>')
+        return Markup(f'<p class="empty">{escape(empty)}</p>')
     row = 22
     peak = max(n for _, n in items) or 1
     left = 130

@@ -18,11 +18,16 @@ from fastapi.templating import Jinja2Templates
 from medsentry.api import queries
 from medsentry.api.auth import accounts
 from medsentry.api.auth.guard import SESSION_COOKIE, Principal, require_viewer
+from medsentry.api.auth.roles import Role
 from medsentry.api.auth.sessions import ABSOLUTE_LIFETIME, create_session, end_session
 from medsentry.api.context import AppContext
+from medsentry.api.risk import OPEN_STATES, PRIORITIES, device_risk, risk_condition
 from medsentry.api.routers.devices import device_detail
 from medsentry.api.web.charts import Node, hbars, star_graph, time_bars
+from medsentry.compliance.status import compliance_status
 from medsentry.store import repository
+from medsentry.store.alert_triage import ALERTS, status_counts
+from medsentry.vuln.findings import list_findings
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).with_name("templates"))
@@ -55,6 +60,32 @@ templates.env.filters["size"] = _size
 def ctx_of(request: Request) -> AppContext:
     ctx: AppContext = request.app.state.ctx
     return ctx
+
+
+def clean(value: str | None) -> str | None:
+    """A query value as typed, without NUL (PostgreSQL refuses it); None when empty."""
+    return (value or "").replace("\x00", "").strip() or None
+
+
+def pager(path: str, params: dict[str, str | None], offset: int, total: int) -> dict[str, Any]:
+    """Links to the previous and next page of a list shown ``PAGE_ROWS`` at a time."""
+    base = {k: v for k, v in params.items() if v}
+
+    def link(at: int) -> str:
+        return f"{path}?" + urlencode({**base, "offset": at})
+
+    return {
+        "prev_link": link(max(offset - PAGE_ROWS, 0)) if offset > 0 else None,
+        "next_link": link(offset + PAGE_ROWS) if offset + PAGE_ROWS < total else None,
+    }
+
+
+def can_triage(principal: Principal | None) -> bool:
+    return principal is not None and principal.role.allows(Role.ANALYST)
+
+
+def is_htmx(request: Request) -> bool:
+    return request.headers.get("hx-request") == "true"
 
 
 def render(
@@ -181,10 +212,22 @@ def _overview_data(ctx: AppContext) -> dict[str, Any]:
     if hit is not None and time.monotonic() - hit[0] < OVERVIEW_TTL:
         return hit[1]
     store = ctx.store
+    risks = ctx.risks.get()
+    with store.session() as session:
+        compliance = compliance_status(session)
+        top_risks = list_findings(session, state=",".join(OPEN_STATES), limit=8)
     data = {
         "totals": queries.totals(store),
         "by_type": queries.devices_by_type(store),
+        "by_risk": [
+            (level, queries.count_devices(store, risk_condition(risks, level)))
+            for level in PRIORITIES
+        ],
         "activity": queries.timed_series(store, repository.EVENTS, repository.EVENTS.c.protocol),
+        "alerts": queries.timed_series(store, ALERTS, ALERTS.c.severity, time_column="ts_start"),
+        "alert_counts": status_counts(store),
+        "compliance": compliance,
+        "top_risks": top_risks,
         "phi": queries.phi_conversations(store),
         "newest": repository.list_devices(store, sort="first_seen", desc=True, limit=8).rows,
     }
@@ -201,7 +244,16 @@ def overview(request: Request, principal: Viewer) -> Response:
         principal,
         totals=data["totals"],
         by_type=hbars(data["by_type"], "Devices by type"),
+        by_risk=hbars(
+            [(level, n) for level, n in data["by_risk"] if n],
+            "Devices by risk",
+            empty="No device has an open finding.",
+        ),
         activity=time_bars(data["activity"], "Protocol events over time"),
+        alerts=time_bars(data["alerts"], "Alerts over time, by severity", height=170),
+        alert_counts=data["alert_counts"],
+        compliance=data["compliance"],
+        top_risks=data["top_risks"],
         phi=data["phi"],
         newest=data["newest"],
     )
@@ -213,29 +265,33 @@ def devices_page(
     principal: Viewer,
     q: Annotated[str | None, Query(max_length=128)] = None,
     type: Annotated[str | None, Query(max_length=64)] = None,
+    risk: Annotated[str | None, Query(max_length=8)] = None,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> Response:
-    query = (q or "").replace("\x00", "").strip() or None
-    kind = (type or "").replace("\x00", "").strip() or None
+    query, kind = clean(q), clean(type)
+    level = risk if risk in (*PRIORITIES, "any") else None
+    ctx = ctx_of(request)
+    risks = ctx.risks.get()
     lines, total = queries.device_lines(
-        ctx_of(request).store, type=kind, search=query, limit=PAGE_ROWS, offset=offset
+        ctx.store,
+        type=kind,
+        search=query,
+        limit=PAGE_ROWS,
+        offset=offset,
+        extra=[risk_condition(risks, level)] if level else (),
     )
-    page = repository.Page(lines, total)
-    base = {k: v for k, v in (("q", query), ("type", kind)) if v}
-
-    def link(at: int) -> str:
-        return "/devices?" + urlencode({**base, "offset": at})
-
     return render(
         request,
         "devices.html",
         principal,
-        page=page,
+        page=repository.Page(lines, total),
+        risk_of={d.key: device_risk(risks, d.manufacturer, d.model) for d in lines},
         q=query or "",
         type=kind or "",
+        risk=level or "",
+        levels=PRIORITIES,
         offset=offset,
-        prev_link=link(max(offset - PAGE_ROWS, 0)) if offset > 0 else None,
-        next_link=link(offset + PAGE_ROWS) if offset + PAGE_ROWS < page.total else None,
+        **pager("/devices", {"q": query, "type": kind, "risk": level}, offset, total),
     )
 
 
@@ -287,6 +343,7 @@ def upload_page(request: Request, principal: Viewer) -> Response:
         principal,
         jobs=ctx.jobs.recent()[:10],
         max_mib=ctx.settings.max_capture_bytes >> 20,
+        max_doc_mib=ctx.settings.max_document_bytes >> 20,
     )
 
 

@@ -1,13 +1,12 @@
-// Capture upload: the file goes as the raw request body (streamed to disk by the server,
-// never parsed as a form), then the job's progress fragment polls itself through htmx.
+// Uploads (capture, SBOM, advisory): the file goes as the raw request body (streamed to
+// disk by the server, never parsed as a form), with the form's other fields as query
+// parameters; then the job's progress fragment polls itself through htmx.
 (function () {
   "use strict";
 
-  function start() {
-    var form = document.getElementById("upload-form");
-    if (!form) { return; }
-    var input = document.getElementById("upload-file");
-    var error = document.getElementById("upload-error");
+  function setUp(form) {
+    var input = form.querySelector("input[type=file]");
+    var error = form.querySelector(".upload-error");
 
     function show(message) {
       error.textContent = message;
@@ -17,8 +16,12 @@
     function send(file) {
       show("");
       var csrf = document.body.getAttribute("data-csrf") || "";
-      var url = form.getAttribute("data-endpoint") + "?filename=" + encodeURIComponent(file.name);
-      fetch(url, {
+      var params = new URLSearchParams({ filename: file.name });
+      form.querySelectorAll("[data-param]").forEach(function (field) {
+        var value = field.type === "checkbox" ? String(field.checked) : field.value.trim();
+        if (value) { params.set(field.getAttribute("data-param"), value); }
+      });
+      fetch(form.getAttribute("data-endpoint") + "?" + params.toString(), {
         method: "POST",
         body: file,
         credentials: "same-origin",
@@ -44,7 +47,7 @@
 
     form.addEventListener("submit", function (event) {
       event.preventDefault();
-      if (input.files.length) { send(input.files[0]); } else { show("Choose a capture file first."); }
+      if (input.files.length) { send(input.files[0]); } else { show("Choose a file first."); }
     });
     form.addEventListener("dragover", function (event) {
       event.preventDefault();
@@ -56,6 +59,10 @@
       form.classList.remove("over");
       if (event.dataTransfer.files.length) { send(event.dataTransfer.files[0]); }
     });
+  }
+
+  function start() {
+    document.querySelectorAll("form.drop[data-endpoint]").forEach(setUp);
   }
 
   if (document.readyState === "loading") {
