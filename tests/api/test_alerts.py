@@ -109,6 +109,8 @@ def test_device_detail_lists_the_alerts_that_involve_it(api: Api) -> None:
 
 def test_the_dashboard_queue_acknowledges_with_htmx_and_csrf(api: Api) -> None:
     assert sign_in(api, "analyst").status_code == 303
+    overview = api.client.get("/").text
+    assert 'id="open-alerts"' in overview and '<rect class="sev-low"' in overview  # the chart
     page = api.client.get("/alerts")
     assert page.status_code == 200
     assert page.text.count('class="alert-row"') == 2

@@ -1,15 +1,19 @@
-"""End to end in headless Chromium: sign in, overview, device page, upload and its devices.
+"""End to end in headless Chromium: sign in, overview, device page, upload and its devices;
+alert triage, SBOM and advisory uploads, vulnerabilities and compliance.
 
 Screenshots of every page go to test-artifacts/screenshots/.
 """
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 
 from playwright.sync_api import expect
 
-from tests.api.conftest import DEMO
+from tests.api.conftest import DEMO, analyse_into
+from tests.vuln.test_findings import device_sbom
 from tests.web.conftest import PASSWORD, SCREENSHOTS, Server
 
 FIXTURES = DEMO.parents[3] / "tests" / "fixtures" / "captures"
@@ -18,6 +22,13 @@ PUMP = "mac:00:03:b1:4d:53:30"
 
 def shot(page, name: str) -> None:  # type: ignore[no-untyped-def]
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def script_errors(page) -> list[str]:  # type: ignore[no-untyped-def]
+    """Console errors but the failed loads 4xx answers log (expected: the sign-in page's
+    401, a refused upload's 415, the browser's own favicon request)."""
+    expected = re.compile(r"Failed to load resource: the server responded with a status of 4")
+    return [e for e in page.console_errors if not expected.match(e)]
 
 
 def sign_in(page, server: Server) -> None:  # type: ignore[no-untyped-def]
@@ -85,13 +96,96 @@ def test_sign_in_overview_device_and_upload(server: Server, browser_page) -> Non
     assert "not a pcap or pcapng capture" in page.inner_text("#upload-error")
     shot(page, "07-upload-refused")
 
-    # No script or CSP errors anywhere (4xx answers are logged as failed loads: expected
-    # for the sign-in page's 401 and the refused upload's 415).
-    expected = re.compile(r"Failed to load resource: the server responded with a status of 4")
-    assert [e for e in page.console_errors if not expected.match(e)] == []
+    assert script_errors(page) == []
 
     # Signing out ends the session.
     page.click("form.who button")
     page.wait_for_selector("form[action='/login']")
     page.goto(server.url + "/")
     assert "Sign in" in page.inner_text("h1")
+
+
+SCAN = "pcaps/portscan/ppa3_synscan.pcapng"  # a SYN scan of 1,000 ports
+ADVISORY = "vuln/csaf/icsma/icsma-24-151-01.json"
+
+
+def test_triage_an_alert_find_vulnerabilities_and_assess_compliance(  # type: ignore[no-untyped-def]
+    server: Server, browser_page, corpus: Path, tmp_path: Path
+) -> None:
+    page = browser_page
+    analyse_into(server.store, corpus / SCAN)
+    sign_in(page, server)
+    assert int(page.inner_text("#open-alerts .n")) >= 3  # two brute-force episodes, one scan
+    assert page.locator("#alerts-over-time svg.chart rect").count() >= 2
+    assert page.locator(".compliance-card").count() == 2
+    shot(page, "08-overview-alerts")
+
+    # The triage queue: acknowledge the port scan, then comment on it.
+    page.click("header nav a[href='/alerts']")
+    scan = page.locator("tr.alert-row[data-category=recon_port_scan]")
+    expect(scan).to_have_count(1)
+    assert "T1046" in scan.inner_text() and "probes: 1994" in scan.inner_text()
+    assert scan.locator("code.uid").count() >= 1  # sample flows as evidence
+    shot(page, "09-alerts")
+    scan.locator("button.acknowledge").click()
+    actions = scan.locator(".alert-actions")
+    expect(actions).to_have_attribute("data-status", "acknowledged", timeout=10_000)
+    assert "acknowledged by nurse-analyst" in actions.inner_text()
+    shot(page, "10-alert-acknowledged")
+    scan.locator("a").first.click()
+    page.wait_for_selector("#alert-title")
+    assert "SYN port scan" in page.inner_text("#alert-title")
+    page.fill("#comments textarea[name=text]", "Scheduled vulnerability scan by IT; confirmed.")
+    page.click("#comments button[type=submit]")
+    expect(page.locator("#comments li")).to_contain_text("Scheduled vulnerability scan")
+    shot(page, "11-alert")
+
+    # An advisory and an SBOM for the infusion pump, through the upload page.
+    page.click("header nav a[href='/upload']")
+    page.set_input_files("#advisory-file", str(corpus / ADVISORY))
+    page.click("#advisory-form button[type=submit]")
+    page.wait_for_selector(".job[data-kind=advisory][data-state=done]", timeout=60_000)
+    sbom = tmp_path / "plum.cdx.json"
+    sbom.write_text(json.dumps(device_sbom()))
+    page.fill("#sbom-manufacturer", "ICU Medical")
+    page.fill("#sbom-model", "Plum 360")
+    page.set_input_files("#sbom-file", str(sbom))
+    page.click("#sbom-form button[type=submit]")
+    page.wait_for_selector(".job[data-kind=sbom][data-state=done]", timeout=60_000)
+    assert "1 new findings" in page.inner_text(".job[data-kind=sbom] .job-summary")
+    shot(page, "12-upload-sbom")
+
+    # The pump now carries the finding's priority as its risk.
+    page.goto(server.url + f"/devices/{PUMP}")
+    assert re.fullmatch(r"P[1-4]", page.inner_text("#device-risk .prio"))
+    assert "CVE-2024-5176" in page.inner_text("#device-findings")
+    shot(page, "13-device-risk")
+
+    # The vulnerabilities page: the reason for the priority, then a VEX decision.
+    page.click("header nav a[href='/vulnerabilities']")
+    row = page.locator("tr.finding-row", has_text="CVE-2024-5176")
+    expect(row).to_have_count(1)
+    assert row.locator(".why").inner_text().strip()
+    shot(page, "14-vulnerabilities")
+    row.locator("select[name=state]").select_option("not_affected")
+    row.locator("select[name=justification]").select_option("vulnerable_code_not_present")
+    row.locator("input[name=comment]").fill("Configuration tool is not installed on pumps")
+    row.locator("button[type=submit]").click()
+    expect(row).to_have_attribute("data-state", "not_affected", timeout=10_000)
+    row.locator("details summary").click()
+    expect(row.locator(".history li").last).to_contain_text("not_affected")
+    shot(page, "15-vulnerability-triaged")
+
+    # Compliance: status per profile, then assess the hospital profile.
+    page.click("header nav a[href='/compliance']")
+    expect(page.locator(".profile-status[data-assessed=no]")).to_have_count(2)
+    page.click("#profile-hospital button:has-text('Assess now')")
+    page.wait_for_selector("#profile-title")
+    assert page.locator("tr.control-row").count() > 20
+    assert page.locator("tr.control-row[data-status=fail]").count() >= 1
+    shot(page, "16-compliance-hospital")
+    page.click("header nav a[href='/compliance']")
+    expect(page.locator("#profile-hospital")).to_have_attribute("data-assessed", "yes")
+    assert "%" in page.inner_text("#profile-hospital .score")
+    shot(page, "17-compliance")
+    assert script_errors(page) == []  # no script or CSP errors anywhere

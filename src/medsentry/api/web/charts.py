@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from markupsafe import Markup, escape
@@ -33,8 +33,20 @@ def _svg(width: int, height: int, label: str, body: list[str]) -> Markup:
     )
 
 
-def time_bars(series: Series, label: str, width: int = 720, height: int = 200) -> Markup:
-    """Stacked bars per time bucket, one colour per series name, with a legend."""
+def time_bars(
+    series: Series,
+    label: str,
+    width: int = 720,
+    height: int = 200,
+    classes: Mapping[str, str] | None = None,
+) -> Markup:
+    """Stacked bars per time bucket, one colour per series name, with a legend.
+    ``classes`` gives names a fixed colour class (severities), else the palette's."""
+    fixed = classes or {}
+
+    def colour(index: int, name: str) -> str:
+        return fixed.get(name, f"s{index % PALETTE_SIZE}")
+
     if not series.names:
         return Markup('<p class="empty">Nothing recorded yet.</p>')
     buckets = len(next(iter(series.counts.values())))
@@ -62,14 +74,15 @@ def time_bars(series: Series, label: str, width: int = 720, height: int = 200) -
             y -= h
             when = _time(series.start + series.width * i)
             body.append(
-                f'<rect class="s{index % PALETTE_SIZE}" x="{left + i * bar_w + 1:.1f}" '
+                f'<rect class="{colour(index, name)}" x="{left + i * bar_w + 1:.1f}" '
                 f'y="{y:.1f}" width="{max(bar_w - 2, 1):.1f}" height="{h:.1f}">'
                 f"<title>{escape(name)}: {count} from {when}</title></rect>"
             )
     x = left
     for index, name in enumerate(series.names[:PALETTE_SIZE]):
         body.append(
-            f'<rect class="s{index}" x="{x}" y="{height - 12}" width="10" height="10"/>'
+            f'<rect class="{colour(index, name)}" x="{x}" y="{height - 12}" '
+            'width="10" height="10"/>'
             f'<text class="legend" x="{x + 14}" y="{height - 3}">{escape(name)}</text>'
         )
         x += 24 + 7 * len(name)

@@ -6,6 +6,7 @@ import datetime as dt
 import hmac
 import secrets
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -26,7 +27,7 @@ from medsentry.api.routers.devices import device_detail
 from medsentry.api.web.charts import Node, hbars, star_graph, time_bars
 from medsentry.compliance.status import compliance_status
 from medsentry.store import repository
-from medsentry.store.alert_triage import ALERTS, status_counts
+from medsentry.store.alert_triage import ALERTS, SEVERITY_RANK, status_counts
 from medsentry.vuln.findings import list_findings
 
 router = APIRouter(include_in_schema=False)
@@ -203,6 +204,12 @@ def logout(request: Request, principal: Viewer) -> Response:
 
 
 _overview_cache: dict[int, tuple[float, dict[str, Any]]] = {}
+SEVERITY_CLASSES = {name: f"sev-{name}" for name in SEVERITY_RANK}
+
+
+def _most_severe_first(series: queries.Series) -> queries.Series:
+    ordered = sorted(series.names, key=lambda name: -SEVERITY_RANK.get(name, -1))
+    return replace(series, names=ordered)
 
 
 def _overview_data(ctx: AppContext) -> dict[str, Any]:
@@ -224,7 +231,9 @@ def _overview_data(ctx: AppContext) -> dict[str, Any]:
             for level in PRIORITIES
         ],
         "activity": queries.timed_series(store, repository.EVENTS, repository.EVENTS.c.protocol),
-        "alerts": queries.timed_series(store, ALERTS, ALERTS.c.severity, time_column="ts_start"),
+        "alerts": _most_severe_first(
+            queries.timed_series(store, ALERTS, ALERTS.c.severity, time_column="ts_start")
+        ),
         "alert_counts": status_counts(store),
         "compliance": compliance,
         "top_risks": top_risks,
@@ -250,7 +259,9 @@ def overview(request: Request, principal: Viewer) -> Response:
             empty="No device has an open finding.",
         ),
         activity=time_bars(data["activity"], "Protocol events over time"),
-        alerts=time_bars(data["alerts"], "Alerts over time, by severity", height=170),
+        alerts=time_bars(
+            data["alerts"], "Alerts over time, by severity", height=170, classes=SEVERITY_CLASSES
+        ),
         alert_counts=data["alert_counts"],
         compliance=data["compliance"],
         top_risks=data["top_risks"],
