@@ -116,6 +116,9 @@ def sbom_import(
     manufacturer: str | None = typer.Option(None, help="Device maker (links to inventory)."),
     model: str | None = typer.Option(None, help="Device model (links to inventory)."),
     match: bool = typer.Option(True, "--match/--no-match", help="Match against advisories now."),
+    kev_names: bool = typer.Option(
+        False, "--kev-names", help="Also open KEV name leads (see `findings match --help`)."
+    ),
     db: str | None = typer.Option(None, "--db", help=DB_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
@@ -140,7 +143,7 @@ def sbom_import(
         run = None
         if match:
             with store.session() as session:
-                run = match_and_store(session, sbom_ids=[sbom_id])
+                run = match_and_store(session, sbom_ids=[sbom_id], kev_names=kev_names)
     result = {
         "sbom_id": sbom_id,
         "new": new,
@@ -149,6 +152,7 @@ def sbom_import(
         "flaws": dict(report.flaw_codes()),
         "findings_new": run.new if run else None,
         "findings_refreshed": run.refreshed if run else None,
+        "kev_leads": run.kev_leads if run else None,
     }
     if as_json:
         _print_json(result)
@@ -161,7 +165,7 @@ def sbom_import(
     if run is not None:
         console.print(
             f"Matching: {run.new} new findings, {run.refreshed} refreshed, "
-            f"{run.closed} closed by newer advisories"
+            f"{run.closed} closed by newer advisories, {run.kev_leads} KEV name leads"
         )
 
 
@@ -424,7 +428,7 @@ def findings_list(
         table.add_row(
             str(v.id),
             v.priority or "",
-            f"{v.vuln_id}\n{v.advisory}",
+            f"{v.vuln_id}\n{v.advisory}" + (f"\n{_kev_line(v)}" if v.kev else ""),
             v.component,
             v.device or "",
             v.state,
@@ -432,6 +436,16 @@ def findings_list(
             f"{v.priority_reason or ''}\n{v.reason}",
         )
     console.print(table)
+
+
+def _kev_line(view: Any) -> str:
+    """CISA KEV facts of a finding: remediation due date and ransomware use."""
+    parts = ["KEV"]
+    if view.kev_due_date:
+        parts.append(f"due {view.kev_due_date}")
+    if (view.kev_ransomware or "").lower() == "known":
+        parts.append("ransomware")
+    return " ".join(parts)
 
 
 def _db(ctx: typer.Context, db: str | None) -> str | None:
@@ -451,22 +465,35 @@ def findings_match(
         help="Also match devices seen on the network that have no SBOM, by maker and model "
         "(no firmware version known: low confidence).",
     ),
+    kev_names: bool = typer.Option(
+        False,
+        "--kev-names",
+        help="Also open low-confidence leads for components whose vendor and product names "
+        "match a CISA KEV entry (KEV gives no versions: the version is not checked).",
+    ),
     db: str | None = typer.Option(None, "--db", help=DB_HELP),
 ) -> None:
-    """Match stored SBOM components against stored advisories."""
+    """Match stored SBOM components against stored advisories (and KEV names)."""
     from medsentry.vuln.findings import inventory_sboms, match_and_store
 
     with _store(_db(ctx, db)) as store, store.session() as session:
-        run = match_and_store(session, sbom_ids=sbom or None, match_unversioned=unversioned)
+        run = match_and_store(
+            session, sbom_ids=sbom or None, match_unversioned=unversioned, kev_names=kev_names
+        )
         if inventory:
             ids = inventory_sboms(session)
             if ids:
-                inv = match_and_store(session, sbom_ids=ids, match_unversioned=True)
-                console.print(f"inventory: {len(ids)} device models, {inv.new} new findings")
+                inv = match_and_store(
+                    session, sbom_ids=ids, match_unversioned=True, kev_names=kev_names
+                )
+                console.print(
+                    f"inventory: {len(ids)} device models, {inv.new} new findings "
+                    f"({inv.kev_leads} KEV name leads)"
+                )
     console.print(
         f"{run.components} components × {run.products} affected products: "
-        f"{run.matches} matches, {run.new} new findings, {run.refreshed} refreshed, "
-        f"{run.closed} closed"
+        f"{run.matches} matches, {run.kev_leads} KEV name leads, {run.new} new findings, "
+        f"{run.refreshed} refreshed, {run.closed} closed"
     )
 
 
@@ -555,9 +582,15 @@ def vex_export(
     sbom: int | None = typer.Option(None, "--sbom", help="Only findings of this SBOM."),
     output: Path | None = typer.Option(None, "--output", "-o", help="File (default: stdout)."),
     publisher: str = typer.Option("MedSentry user", help="CSAF publisher name."),
+    record: bool = typer.Option(
+        True,
+        "--record/--no-record",
+        help="Keep the exported VEX as published compliance evidence (document kind 'vex').",
+    ),
+    actor: str = typer.Option(getpass.getuser, help="Who publishes it (recorded as evidence)."),
     db: str | None = typer.Option(None, "--db", help=DB_HELP),
 ) -> None:
-    """Export the findings' states as a VEX document."""
+    """Export the findings' states as a VEX document (and record it as published)."""
     from medsentry.vuln.findings import statements_from_findings
     from medsentry.vuln.vex import export_csaf_vex, export_cyclonedx_vex
 
@@ -580,12 +613,34 @@ def vex_export(
             vendor=vendor,
             title=f"VEX for {name}" if name else "VEX statements",
         )
-    text = json.dumps(doc, indent=2)
+    text = json.dumps(doc, indent=2) + "\n"
     if output is None:
-        typer.echo(text)
+        typer.echo(text, nl=False)
     else:
-        output.write_text(text + "\n", encoding="utf-8")
+        output.write_text(text, encoding="utf-8")
         console.print(f"{len(statements)} statements written to {output}", highlight=False)
+    if record:
+        _record_vex(db, text, output, fmt, sbom, actor)
+
+
+def _record_vex(
+    db: str | None, text: str, output: Path | None, fmt: str, sbom: int | None, actor: str
+) -> None:
+    """File the exported VEX as a published document for the compliance evaluators."""
+    import tempfile
+
+    from medsentry.compliance.attestations import attach_document
+
+    name = output.name if output is not None else f"vex-{fmt}-sbom-{sbom or 'all'}.json"
+    with tempfile.TemporaryDirectory(prefix="medsentry-vex-") as folder:
+        # attach_document reads a file: the exact bytes published, wherever they went.
+        copy = Path(folder) / name
+        copy.write_text(text, encoding="utf-8")
+        with _store(db) as store, store.session() as session:
+            row = attach_document(session, copy, kind="vex", actor=actor, name=name)
+            doc_id = row.id
+    if output is not None:  # on stdout, the VEX document alone is printed
+        console.print(f"recorded as published VEX (document {doc_id})", highlight=False)
 
 
 @vex_app.command("import")

@@ -6,14 +6,21 @@ evidence and keeps every human decision. When a newer advisory revision lists th
 product as fixed or not affected, a finding the matcher opened is moved accordingly (and the
 move is audited); findings a person triaged are left as they are.
 
+CISA KEV takes part twice: a finding whose vulnerability is in the catalog is flagged (due
+date, ransomware use) and raised in priority; and a component whose vendor and product names
+match a KEV entry that no advisory finding covers can get a low-confidence lead (source
+``kev``, state ``under_investigation``, opt-in), since KEV gives no versions to check.
+
 Every state change appends a ``finding_audit`` row (who, when, old → new, why); the database
 refuses to change or delete those rows.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import ipaddress
+import re
 import time
 from collections import defaultdict
 from collections.abc import Sequence
@@ -29,6 +36,7 @@ from medsentry.store.models.vuln import (
     AdvisoryRow,
     AffectedProductRow,
     ComponentRow,
+    CveRow,
     EpssRow,
     FindingAuditRow,
     FindingRow,
@@ -59,6 +67,9 @@ _CLOSING = {
 }
 # Services that carry credentials or patient data in clear text, by the port a device offers.
 CLEARTEXT_PORTS = {21: "ftp", 23: "telnet", 80: "http", 104: "dicom", 1883: "mqtt", 2575: "hl7"}
+# A finding for a CVE whose own summary in the advisory describes another of its products
+# keeps the advisory's word (affected) but at this share of the match's confidence.
+OTHER_PRODUCT_FACTOR = 0.5
 _STATUS_RANK = {
     ProductStatus.KNOWN_AFFECTED: 0,
     ProductStatus.UNDER_INVESTIGATION: 1,
@@ -76,6 +87,7 @@ class MatchRun:
     new: int = 0
     refreshed: int = 0
     closed: int = 0  # moved to fixed / not_affected by a newer advisory
+    kev_leads: int = 0  # components named by a KEV entry no advisory finding covers
     by_method: dict[str, int] = field(default_factory=dict)
 
 
@@ -160,33 +172,157 @@ def match_and_store(
     *,
     sbom_ids: Sequence[int] | None = None,
     match_unversioned: bool = False,
+    kev_names: bool = False,
 ) -> MatchRun:
-    """Match stored components (of ``sbom_ids``, or all) against every stored advisory."""
+    """Match stored components (of ``sbom_ids``, or all) against every stored advisory.
+
+    ``kev_names`` also opens KEV name leads (see the module docstring). They are opt-in:
+    being version-blind, they include products long fixed (any OpenSSL is named by
+    Heartbleed's entry), and reports count open KEV findings.
+    """
     from medsentry.vuln.match.engine import Matcher
 
     run = MatchRun()
     components = _components(session, sbom_ids)
     pairs, owner = _products(session)
     run.components, run.products = len(components), len(pairs)
-    if not components or not pairs:
+    if not components:
         return run
-    matcher = Matcher(
-        pairs,
-        statuses=(*_OPENING, *_CLOSING),
-        match_unversioned=match_unversioned,
-    )
     best: dict[tuple[int, str, str, str], Match] = {}
-    for match in matcher.match(components):
-        source, advisory_id = owner[id(match.product)]
-        run.matches += 1
-        vulns = match.product.cves or (advisory_id,)
-        for vuln_id in vulns:
-            key = (int(match.component_ref), source, advisory_id, vuln_id)
-            held = best.get(key)
-            if held is None or _better(match, held):
-                best[key] = match
-    _store_matches(session, best, run)
+    if pairs:
+        matcher = Matcher(
+            pairs,
+            statuses=(*_OPENING, *_CLOSING),
+            match_unversioned=match_unversioned,
+        )
+        for match in matcher.match(components):
+            source, advisory_id = owner[id(match.product)]
+            run.matches += 1
+            vulns = match.product.cves or (advisory_id,)
+            for vuln_id in vulns:
+                key = (int(match.component_ref), source, advisory_id, vuln_id)
+                held = best.get(key)
+                if held is None or _better(match, held):
+                    best[key] = match
+    _check_summaries(session, best, pairs, owner)
+    if kev_names:
+        _add_kev_leads(session, components, best, run)
+    if best:
+        _store_matches(session, best, run)
     return run
+
+
+def _check_summaries(
+    session: Session,
+    best: dict[tuple[int, str, str, str], Match],
+    pairs: list[tuple[str, AffectedProduct]],
+    owner: dict[int, tuple[str, str]],
+) -> None:
+    """Lower findings whose CVE summary speaks of another product of the same advisory.
+
+    Multi-project advisories (CISA's BadAlloc file lists 28 products) often mark every
+    product affected by every CVE, while each CVE's summary names the one product it was
+    found in. The advisory's status is kept; the confidence and the reason say the doubt.
+    """
+    advisories = {(k[1], k[2]) for k in best}
+    if not advisories:
+        return
+    names: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for _, product in pairs:
+        held = owner[id(product)]
+        if held in advisories and product.product:
+            names[held].add(_words(product.product))
+    summaries: dict[tuple[str, str, str], str] = {}
+    for source, advisory_id in advisories:
+        if len(names[(source, advisory_id)]) < 2:
+            continue  # one product: nothing to tell apart
+        details = session.scalar(
+            select(AdvisoryRow.details).where(
+                AdvisoryRow.source == source, AdvisoryRow.advisory_id == advisory_id
+            )
+        )
+        for vuln in (details or {}).get("vulnerabilities", []):
+            if vuln.get("id") and vuln.get("description"):
+                summaries[(source, advisory_id, vuln["id"])] = _words(vuln["description"])
+    for key, match in list(best.items()):
+        summary = summaries.get(key[1:])
+        if summary is None or not match.product.product:
+            continue
+        own = _words(match.product.product)
+        others = sorted(
+            n for n in names[key[1:3]] if n != own and _mentions(summary, n, loosely=True)
+        )
+        if others and not _mentions(summary, own):
+            best[key] = dataclasses.replace(
+                match,
+                confidence=round(match.confidence * OTHER_PRODUCT_FACTOR, 2),
+                reason=f"{match.reason}; but the advisory's summary of {key[3]} describes "
+                f"{', '.join(repr(o) for o in others[:3])}, not this product: it may list "
+                "every product for every CVE",
+            )
+
+
+def _words(text: str) -> str:
+    return " ".join(re.findall(r"[a-z0-9]+", text.lower()))
+
+
+def _mentions(text: str, name: str, *, loosely: bool = False) -> bool:
+    """``name`` (lower-case words) appears in ``text``, also written without spaces
+    ("Wind River" / "Windriver"); ``loosely`` also accepts its first two words
+    ("ARM mbed product" for "ARM Mbed OS")."""
+    if not name:
+        return False
+    if f" {name} " in f" {text} ":
+        return True
+    if " " in name and name.replace(" ", "") in text.replace(" ", ""):
+        return True
+    head = name.split()[:2]
+    return loosely and len(head) == 2 and f" {' '.join(head)} " in f" {text} "
+
+
+def _add_kev_leads(
+    session: Session,
+    components: list[Component],
+    best: dict[tuple[int, str, str, str], Match],
+    run: MatchRun,
+) -> None:
+    """KEV name matches for (component, CVE) pairs no advisory finding covers."""
+    from medsentry.vuln.match.kev import KevEntry, KevNameMatcher
+
+    entries = [
+        KevEntry(cve, vendor or "", product or "", name, due, ransomware)
+        for cve, vendor, product, name, due, ransomware in session.execute(
+            select(
+                KevRow.cve_id,
+                KevRow.vendor_project,
+                KevRow.product,
+                KevRow.name,
+                KevRow.due_date,
+                KevRow.ransomware,
+            )
+        )
+    ]
+    if not entries:
+        return
+    leads = KevNameMatcher(entries).match(components)
+    if not leads:
+        return
+    covered = {(k[0], k[3]) for k in best}
+    comp_ids = sorted({int(m.component_ref) for m in leads})
+    for start in range(0, len(comp_ids), 500):
+        rows = session.execute(
+            select(FindingRow.component_id, FindingRow.vuln_id).where(
+                FindingRow.component_id.in_(comp_ids[start : start + 500]),
+                FindingRow.advisory_source != "kev",
+            )
+        )
+        covered.update((component_id, vuln_id) for component_id, vuln_id in rows)
+    for lead in leads:
+        cve = lead.product.cves[0]
+        if (int(lead.component_ref), cve) in covered:
+            continue
+        best[(int(lead.component_ref), "kev", cve, cve)] = lead
+        run.kev_leads += 1
 
 
 def _better(a: Match, b: Match) -> bool:
@@ -344,8 +480,9 @@ def sboms_for_devices_by_name(
 @dataclass
 class _Enrichment:
     cvss: dict[tuple[str, str, str], float]  # (source, advisory, vuln) → best base score
-    kev: set[str]
+    kev: dict[str, bool]  # CVE in KEV → known use in ransomware campaigns
     epss: dict[str, tuple[float, float]]
+    cve_cvss: dict[str, float] = field(default_factory=dict)  # from CVE records (CVE 5, NVD)
 
 
 def _enrichment(session: Session, vulns: set[str], advisories: set[tuple[str, str]]) -> _Enrichment:
@@ -367,18 +504,36 @@ def _enrichment(session: Session, vulns: set[str], advisories: set[tuple[str, st
                 key = (source, advisory_id, vid)
                 cvss[key] = max(cvss.get(key, 0.0), float(base))
     ids = sorted(vulns)
-    kev: set[str] = set()
+    kev: dict[str, bool] = {}
     epss: dict[str, tuple[float, float]] = {}
+    cve_cvss: dict[str, float] = {}
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
-        kev.update(session.scalars(select(KevRow.cve_id).where(KevRow.cve_id.in_(chunk))))
+        for cve, ransomware in session.execute(
+            select(KevRow.cve_id, KevRow.ransomware).where(KevRow.cve_id.in_(chunk))
+        ):
+            kev[cve] = (ransomware or "").strip().lower() == "known"
         for cve, score, pct in session.execute(
             select(EpssRow.cve_id, EpssRow.score, EpssRow.percentile).where(
                 EpssRow.cve_id.in_(chunk)
             )
         ):
             epss[cve] = (score, pct)
-    return _Enrichment(cvss, kev, epss)
+        for cve, scores in session.execute(
+            select(CveRow.cve_id, CveRow.scores).where(CveRow.cve_id.in_(chunk))
+        ):
+            bases = [_base_of(s) for s in scores or ()]
+            known = [b for b in bases if b is not None]
+            if known:
+                cve_cvss[cve] = max(known)
+    return _Enrichment(cvss, kev, epss, cve_cvss)
+
+
+def _base_of(score: Any) -> float | None:
+    if not isinstance(score, dict):
+        return None
+    base = score.get("base_score")
+    return float(base) if base is not None else _score_vector(score.get("vector"))
 
 
 def _score_vector(vector: Any) -> float | None:
@@ -393,11 +548,15 @@ def _score_vector(vector: Any) -> float | None:
 
 
 def _set_priority(row: FindingRow, e: _Enrichment, exposure: Exposure | None = None) -> None:
+    # The advisory's own score first; a CVE record's score when the advisory has none.
     cvss = e.cvss.get((row.advisory_source, row.advisory_id, row.vuln_id))
+    if cvss is None:
+        cvss = e.cve_cvss.get(row.vuln_id)
     epss = e.epss.get(row.vuln_id)
     level, score, reason = priority_for(
         cvss=cvss,
         kev=row.vuln_id in e.kev,
+        kev_ransomware=e.kev.get(row.vuln_id, False),
         epss=epss[0] if epss else None,
         epss_percentile=epss[1] if epss else None,
         exposure=exposure,
@@ -412,10 +571,16 @@ def priority_for(
     epss: float | None,
     epss_percentile: float | None,
     exposure: Exposure | None = None,
+    kev_ransomware: bool = False,
 ) -> tuple[str, float | None, str]:
     """(P1..P4, CVSS used, one-line reason) from the scoring policy."""
     result = prioritise(
-        cvss=cvss, kev=kev, epss=epss, epss_percentile=epss_percentile, exposure=exposure
+        cvss=cvss,
+        kev=kev,
+        kev_ransomware=kev_ransomware,
+        epss=epss,
+        epss_percentile=epss_percentile,
+        exposure=exposure,
     )
     return result.level, cvss, result.reason
 
@@ -547,6 +712,9 @@ class FindingView:
     method: str
     reason: str
     justification: str | None
+    kev: bool = False  # the vulnerability is in CISA's Known Exploited Vulnerabilities
+    kev_due_date: str | None = None  # remediation due date CISA set for federal agencies
+    kev_ransomware: str | None = None  # "Known" / "Unknown" use in ransomware campaigns
 
 
 def devices_for(session: Session, device: str) -> list[DeviceRow]:
@@ -587,9 +755,10 @@ def list_findings(
     limit: int | None = None,
 ) -> list[FindingView]:
     query = (
-        select(FindingRow, ComponentRow, SbomRow)
+        select(FindingRow, ComponentRow, SbomRow, KevRow.cve_id, KevRow.due_date, KevRow.ransomware)
         .join(ComponentRow, FindingRow.component_id == ComponentRow.id)
         .join(SbomRow, ComponentRow.sbom_id == SbomRow.id)
+        .outerjoin(KevRow, KevRow.cve_id == FindingRow.vuln_id)
     )
     if device is not None:
         devs = devices_for(session, device)
@@ -609,7 +778,8 @@ def list_findings(
     if limit:
         query = query.limit(limit)
     out = []
-    for f, comp, sbom in session.execute(query):
+    for f, comp, sbom, kev_cve, kev_due, kev_ransomware in session.execute(query):
+        in_kev = kev_cve is not None
         out.append(
             FindingView(
                 id=f.id,
@@ -626,6 +796,9 @@ def list_findings(
                 method=f.method,
                 reason=f.reason,
                 justification=f.justification,
+                kev=in_kev,
+                kev_due_date=kev_due,
+                kev_ransomware=kev_ransomware,
             )
         )
     return out

@@ -3,10 +3,16 @@
 Affected versions become products with the record's own text ("06.08.00.00 and prior") kept
 in ``version_text`` for the tolerant matcher, and a vers range when the record gives
 ``lessThan``/``lessThanOrEqual`` bounds.
+
+Older records (MITRE's, before CNAs filled ``affected``) say "n/a" for vendor, product and
+version, and name the product only in the description: "The Treck TCP/IP stack before
+6.0.1.66 allows ...". For those, one product is read from a description of that shape and
+marked as such, so the matcher can use it at its lower, name-based confidence.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from medsentry.vuln.advisories.common import (
@@ -34,6 +40,20 @@ _STATUS = {
     "unknown": ProductStatus.UNDER_INVESTIGATION,
 }
 _SCHEMES = {"semver": "semver", "maven": "maven", "python": "pypi", "rpm": "rpm", "deb": "deb"}
+_PLACEHOLDERS = frozenset({"", "n/a", "na", "unknown", "unspecified", "-"})
+# Words that show the start of a description is a sentence, not a product name.
+_SENTENCE_WORDS = (
+    "in of on for with when via and or from to by at is are was "
+    "overflow vulnerability vulnerabilities issue bug flaw error multiple"
+)
+_NOT_A_NAME = frozenset(_SENTENCE_WORDS.split())
+# "<Product> before|prior to|through <version>" at the start of a description; the product is
+# a few words, and the version starts with a digit (optionally after v).
+_DESCRIBED = re.compile(
+    r"^(?:(?:the|an?)\s+)?(?P<product>[A-Za-z][\w./+-]*(?:\s+[\w./+-]+){0,5}?)\s+"
+    r"(?P<bound>before|prior to|through|up to)\s+(?:version\s+)?(?P<version>v?\d[\w.-]*\w)\b",
+    re.IGNORECASE,
+)
 
 
 def looks_like_cve5(doc: Any) -> bool:
@@ -73,6 +93,10 @@ def parse_cve5(doc: dict[str, Any], source: str) -> tuple[Advisory, dict[str, An
     for a_i, affected in enumerate(as_list(cna.get("affected"))):
         if isinstance(affected, dict):
             products.extend(_products(affected, a_i, cve))
+    if not any(_named(p) for p in products) and description:
+        described = product_from_description(description, cve)
+        if described is not None:
+            products = [described]
     refs = tuple(
         Reference(url=str(r["url"]), summary=r.get("name"))
         for r in as_list(cna.get("references"))
@@ -103,6 +127,35 @@ def parse_cve5(doc: dict[str, Any], source: str) -> tuple[Advisory, dict[str, An
     )
     row = cve_row(advisory, SOURCE, meta.get("state"), meta.get("assignerShortName"))
     return advisory, row
+
+
+def _named(product: AffectedProduct) -> bool:
+    return (product.product or "").strip().lower() not in _PLACEHOLDERS
+
+
+def product_from_description(description: str, cve: str) -> AffectedProduct | None:
+    """The product and upper bound a description starts with, or ``None``.
+
+    Only the sentence shape "<product> before/prior to/through <version>" is read; the
+    version text keeps a remark saying where it came from, which the tolerant version
+    parser turns into a note and a lower confidence.
+    """
+    m = _DESCRIBED.match(description.strip())
+    if m is None:
+        return None
+    product, bound_word, version = m["product"], m["bound"].lower(), m["version"]
+    if any(word.lower() in _NOT_A_NAME for word in product.split()):
+        return None  # "Buffer overflow in libpng": a sentence, not a product name
+    text = f"{bound_word} {version} (read from the CVE description)"
+    return AffectedProduct(
+        product_id="description",
+        vendor=None,
+        product=product,
+        version_text=text,
+        status=ProductStatus.KNOWN_AFFECTED,
+        cves=(cve,),
+        full_name=f"{product} {bound_word} {version} (from the description of {cve})",
+    )
 
 
 def _products(affected: dict[str, Any], index: int, cve: str) -> list[AffectedProduct]:

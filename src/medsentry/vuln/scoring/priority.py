@@ -95,6 +95,7 @@ def prioritise(
     *,
     cvss: float | None,
     kev: bool = False,
+    kev_ransomware: bool = False,
     epss: float | None = None,
     epss_percentile: float | None = None,
     exposure: Exposure | None = None,
@@ -123,7 +124,11 @@ def prioritise(
         factors.append(f"CVSS {cvss:.1f}")
     if kev:
         rank += 1
-        factors.append("known exploited (CISA KEV)")
+        factors.append(
+            "known exploited (CISA KEV, used in ransomware campaigns)"
+            if kev_ransomware
+            else "known exploited (CISA KEV)"
+        )
     high_epss = (epss is not None and epss >= pol.epss_probability) or (
         epss_percentile is not None and epss_percentile >= pol.epss_percentile
     )
