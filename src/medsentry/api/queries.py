@@ -28,6 +28,19 @@ from medsentry.store.db import Store
 from medsentry.store.repository import CAPTURES, DEVICE_IPS, DEVICES, EVENTS, FLOWS
 
 MAX_BUCKETS = 60
+FLOW_PAGE_COLUMNS = (
+    "ts",
+    "uid",
+    "orig_h",
+    "orig_p",
+    "resp_h",
+    "resp_p",
+    "proto",
+    "service",
+    "orig_bytes",
+    "resp_bytes",
+    "conn_state",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,13 +115,22 @@ def protocol_use(store: Store, device: Device, limit: int = 200) -> list[Protoco
     return [ProtocolCount(r[0], r[1], int(r[2]), int(r[3] or 0), r[4], r[5]) for r in rows]
 
 
-def protocol_series(store: Store, device: Device, buckets: int = 40) -> Series:
-    """The device's protocol events over time, per protocol."""
+def protocol_series(
+    store: Store,
+    device: Device,
+    buckets: int = 40,
+    span: tuple[float, float] | None = None,
+) -> Series:
+    """The device's protocol events over time, per protocol. ``span`` (first and last
+    event time, as :func:`protocol_use` found them) saves a scan of the events."""
     with store.engine.connect() as conn:
         uids = select(FLOWS.c.uid).where(device_flow_filter(device))
-        first, last = conn.execute(
-            select(func.min(EVENTS.c.ts), func.max(EVENTS.c.ts)).where(EVENTS.c.uid.in_(uids))
-        ).one()
+        if span is None:
+            first, last = conn.execute(
+                select(func.min(EVENTS.c.ts), func.max(EVENTS.c.ts)).where(EVENTS.c.uid.in_(uids))
+            ).one()
+        else:
+            first, last = span
         start, width = _span_width(first, last, buckets)
         bucket = _bucket(conn, EVENTS.c.ts, start, width)
         rows = conn.execute(
@@ -117,6 +139,36 @@ def protocol_series(store: Store, device: Device, buckets: int = 40) -> Series:
             .group_by(EVENTS.c.protocol, bucket)
         ).all()
     return _series(rows, start, width, buckets)
+
+
+def device_flow_page(store: Store, device: Device, limit: int, offset: int) -> repository.Page[Any]:
+    """The device's flows, newest first, with the columns the device page shows."""
+    cond = device_flow_filter(device)
+    columns = [FLOWS.c[name] for name in FLOW_PAGE_COLUMNS]
+    with store.engine.connect() as conn:
+        total = conn.execute(select(func.count()).select_from(FLOWS).where(cond)).scalar_one()
+        rows = conn.execute(
+            select(*columns)
+            .where(cond)
+            .order_by(FLOWS.c.ts.desc(), FLOWS.c.id.desc())
+            .limit(limit)
+            .offset(offset)
+        ).all()
+    return repository.Page(list(rows), int(total))
+
+
+def recent_device_events(store: Store, device: Device, limit: int) -> list[Any]:
+    """The device's newest protocol events: time, protocol, message type, PHI flag."""
+    uids = select(FLOWS.c.uid).where(device_flow_filter(device))
+    with store.engine.connect() as conn:
+        return list(
+            conn.execute(
+                select(EVENTS.c.ts, EVENTS.c.protocol, EVENTS.c.kind, EVENTS.c.phi)
+                .where(EVENTS.c.uid.in_(uids))
+                .order_by(EVENTS.c.ts.desc(), EVENTS.c.id.desc())
+                .limit(limit)
+            ).all()
+        )
 
 
 def _series(rows: Sequence[Any], start: float, width: float, buckets: int) -> Series:

@@ -9,6 +9,7 @@ is what the compliance evaluator ``alerts.unacknowledged`` reads.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import time
 from collections.abc import Sequence
@@ -132,12 +133,21 @@ def mentions_hosts(hosts: Sequence[str]) -> ColumnElement[bool]:
     targets_text = sql_cast(ALERTS.c.targets, Text)
     for host in wanted:
         quoted = _like_escaped(json.dumps(host))
-        with_port = _like_escaped(f"[{host}]:" if ":" in host else f"{host}:")
         conds.append(devices_text.like(f"%{quoted}%", escape="\\"))
         conds.append(targets_text.like(f"%{quoted}%", escape="\\"))
-        conds.append(targets_text.like(f'%"{with_port}%', escape="\\"))
-        conds.append(ALERTS.c.dst.like(f"{with_port}%", escape="\\"))
+        if _is_ip(host):  # only addresses appear with a port
+            with_port = _like_escaped(f"[{host}]:" if ":" in host else f"{host}:")
+            conds.append(targets_text.like(f'%"{with_port}%', escape="\\"))
+            conds.append(ALERTS.c.dst.like(f"{with_port}%", escape="\\"))
     return or_(*conds)
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,15 +201,21 @@ def list_alerts(
     desc: bool = True,
     limit: int = 50,
     offset: int = 0,
+    count: bool = True,
 ) -> tuple[list[AlertView], int]:
-    """A page of alerts and how many match in all."""
+    """A page of alerts and how many match in all (``count=False``: how many are on the
+    page, which saves a query where the total is not shown)."""
     conds = (where or AlertFilter()).conditions()
     order = alert_order(sort, desc)
     with store.engine.connect() as conn:
-        total = conn.execute(select(func.count()).select_from(ALERTS).where(*conds)).scalar_one()
         rows = conn.execute(
             select(ALERTS).where(*conds).order_by(*order).limit(limit).offset(offset)
         ).all()
+        total = (
+            conn.execute(select(func.count()).select_from(ALERTS).where(*conds)).scalar_one()
+            if count
+            else len(rows)
+        )
     return [_view(r) for r in rows], int(total)
 
 

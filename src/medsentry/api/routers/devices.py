@@ -112,7 +112,7 @@ def device_findings(store: Store, device: Device) -> list[FindingOut]:
 
 def device_alerts(store: Store, device: Device, limit: int = MAX_ALERTS) -> list[AlertOut]:
     where = alert_triage.AlertFilter(hosts=device_hosts(device))
-    views, _ = alert_triage.list_alerts(store, where, limit=limit)
+    views, _ = alert_triage.list_alerts(store, where, limit=limit, count=False)
     return [AlertOut.model_validate(v, from_attributes=True) for v in views]
 
 

@@ -319,8 +319,10 @@ def device_page(
     if device is None:
         return render(request, "missing.html", principal, status_code=404, what=f"device {key}")
     detail = device_detail(store, device)
-    flows = repository.list_flows(store, device_key=key, limit=25, offset=flows_offset)
-    events = repository.list_events(store, device_key=key, limit=25)
+    # The page's own lean queries: the device is known, so no lookup by key again, and
+    # the protocol table already gives the span of the timeline.
+    flows = queries.device_flow_page(store, device, limit=25, offset=flows_offset)
+    events = queries.recent_device_events(store, device, limit=25)
     graph = star_graph(
         device.mac or device.key,
         [
@@ -329,9 +331,15 @@ def device_page(
         ],
         "Communication peers",
     )
-    timeline = time_bars(
-        queries.protocol_series(store, device), "Protocol messages over time", height=170
-    )
+    if detail.protocols:
+        span = (
+            min(p.first_ts for p in detail.protocols),
+            max(p.last_ts for p in detail.protocols),
+        )
+        series = queries.protocol_series(store, device, span=span)
+    else:
+        series = queries.Series(0.0, 1.0, [], {})
+    timeline = time_bars(series, "Protocol messages over time", height=170)
     return render(
         request,
         "device.html",
