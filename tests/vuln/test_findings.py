@@ -269,3 +269,36 @@ def test_inventory_devices_without_sbom_are_matched(vuln_store: Store, vuln_corp
     with vuln_store.session() as session:
         (view,) = list_findings(session, device="dev-y")
     assert view.confidence < 0.5
+
+
+def test_inventory_devices_get_kev_name_leads(vuln_store: Store, vuln_corpus: Path) -> None:
+    from medsentry.vuln.findings import inventory_sboms
+
+    with vuln_store.session() as session:
+        import_paths(session, [vuln_corpus / "kev/known_exploited_vulnerabilities.json"])
+        for key, model in (("nvr", "DNR-322L"), ("cam", "DCS-8000LH")):
+            session.add(
+                DeviceRow(
+                    key=key,
+                    manufacturer="D-Link",
+                    model=model,
+                    first_seen=0.0,
+                    last_seen=0.0,
+                    evidence=[],
+                )
+            )
+    with vuln_store.session() as session:
+        ids = inventory_sboms(session)
+        assert match_and_store(session, sbom_ids=ids).new == 0  # leads are opt-in
+        run = match_and_store(session, sbom_ids=ids, match_unversioned=True, kev_names=True)
+    assert (run.matches, run.kev_leads, run.new) == (0, 1, 1)
+    with vuln_store.session() as session:
+        (view,) = list_findings(session, device="nvr")
+        assert list_findings(session, device="cam") == []
+    # KEV names the recorder model (CVE-2022-40799); the camera model is in no entry
+    assert (view.vuln_id, view.method, view.state) == (
+        "CVE-2022-40799",
+        "kev_name",
+        "under_investigation",
+    )
+    assert view.kev and view.confidence == 0.3 and "NOT checked" in view.reason
