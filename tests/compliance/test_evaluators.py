@@ -306,6 +306,11 @@ def test_alerts_unacknowledged(tmp_path: Path) -> None:
                     "name TEXT, src TEXT, ts_start REAL, ts_end REAL, acknowledged_at REAL)"
                 )
             )
+        # No alerts means nothing until traffic has been watched.
+        assert run(store, "alerts.unacknowledged").status is Status.NOT_ASSESSED
+        with store.engine.begin() as conn:
+            conn.execute(text("CREATE TABLE captures (id INTEGER PRIMARY KEY)"))
+            conn.execute(text("INSERT INTO captures VALUES (1)"))
         assert run(store, "alerts.unacknowledged").status is Status.PASS
         with store.engine.begin() as conn:
             conn.execute(

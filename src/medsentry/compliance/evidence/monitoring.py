@@ -7,6 +7,7 @@ from sqlalchemy import Table, func, inspect, select
 from sqlalchemy.sql import ColumnElement
 
 from medsentry.compliance.evaluators import Context, Evidence, Status, evaluator
+from medsentry.store.models.core import CaptureRun
 
 DAY = 86_400.0
 # Words a state column may use for "a person has looked at it".
@@ -86,7 +87,21 @@ def unacknowledged(ctx: Context, params: AlertParams) -> Evidence:
     )
     total = int(ctx.session.scalar(select(func.count()).select_from(table)) or 0)
     if total == 0:
-        return Evidence(eid, Status.PASS, "no alerts raised", metrics={"alerts": 0})
+        # No alerts proves nothing until some traffic has actually been watched.
+        watched = inspect(ctx.session.get_bind()).has_table(CaptureRun.__tablename__)
+        captures = (
+            int(ctx.session.scalar(select(func.count()).select_from(CaptureRun)) or 0)
+            if watched
+            else 0
+        )
+        if captures == 0:
+            return Evidence(eid, Status.NOT_ASSESSED, "no traffic analysed yet")
+        return Evidence(
+            eid,
+            Status.PASS,
+            f"no alerts raised in {captures} analysed capture(s)",
+            metrics={"alerts": 0, "captures": captures},
+        )
     overdue_where = [~handled]
     if time_col is not None:
         overdue_where.append(time_col < ctx.now - params.grace_hours * 3600)
