@@ -3,6 +3,7 @@ and their conflicts, comments, and what the compliance evaluator reads from it."
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -194,3 +195,32 @@ def test_the_compliance_evaluator_reads_the_acknowledgements(alerts: Store) -> N
     assert verdict() is Status.FAIL  # one is still waiting
     change_status(alerts, f"{4:020x}", "resolve", "bob")
     assert verdict() is Status.PASS
+
+
+def test_the_host_links_are_built_for_alerts_stored_before_them(tmp_path: Path) -> None:
+    from alembic import command
+    from sqlalchemy import select
+
+    from medsentry.store.alert_hosts import ALERT_HOSTS
+    from medsentry.store.db import alembic_config, make_engine
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = make_engine(url)
+    command.upgrade(alembic_config(engine), "detect_0002")
+    with engine.begin() as conn:
+        conn.exec_driver_sql(  # as detect_0002 left it: no host links yet
+            "INSERT INTO alerts (alert_id, ts_start, ts_end, category, name, severity, "
+            "confidence, src, dst, source, targets, devices, counts, evidence, mitre) "
+            "VALUES ('a1', 1, 2, 'dos', 'SYN flood', 'high', 0.9, NULL, '10.0.0.5:80', "
+            "'rule', '{\"10.0.0.5:80\": 9, \"[fe80::2]:443\": 1}', '[\"aa:bb:cc:dd:ee:ff\"]', "
+            "'{}', '{}', '[]')"
+        )
+    engine.dispose()
+    store = Store(url)  # upgrades to the newest revision
+    try:
+        with store.engine.connect() as conn:
+            hosts = set(conn.execute(select(ALERT_HOSTS.c.host)).scalars())
+        assert hosts == {"10.0.0.5", "fe80::2", "aa:bb:cc:dd:ee:ff"}
+        assert [a.id for a in list_alerts(store, AlertFilter(hosts=["fe80::2"]))[0]] == ["a1"]
+    finally:
+        store.close()

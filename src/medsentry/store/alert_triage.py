@@ -9,8 +9,6 @@ is what the compliance evaluator ``alerts.unacknowledged`` reads.
 
 from __future__ import annotations
 
-import ipaddress
-import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,18 +18,16 @@ from typing import Any, cast
 from sqlalchemy import (
     ColumnElement,
     Table,
-    Text,
     UnaryExpression,
     case,
     func,
     insert,
-    or_,
     select,
     update,
 )
-from sqlalchemy import cast as sql_cast
 
 from medsentry.errors import InputError
+from medsentry.store.alert_hosts import ALERT_HOSTS
 from medsentry.store.db import Store
 from medsentry.store.models.detect import AlertCommentRow, AlertRow
 
@@ -120,34 +116,12 @@ def _view(row: Any) -> AlertView:
     return AlertView(id=row.alert_id, **values)
 
 
-def _like_escaped(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 def mentions_hosts(hosts: Sequence[str]) -> ColumnElement[bool]:
-    """Alerts whose source, main target, target list or device list names one of
-    ``hosts`` (IPs, MACs or device keys); targets may carry a port (``ip:port``)."""
+    """Alerts whose source, main target, targets or devices name one of ``hosts`` (IPs,
+    MACs or device keys), through the indexed ``alert_hosts`` links."""
     wanted = sorted({h for h in hosts if h})[:MAX_HOSTS]
-    conds: list[ColumnElement[bool]] = [ALERTS.c.src.in_(wanted), ALERTS.c.dst.in_(wanted)]
-    devices_text = sql_cast(ALERTS.c.devices, Text)
-    targets_text = sql_cast(ALERTS.c.targets, Text)
-    for host in wanted:
-        quoted = _like_escaped(json.dumps(host))
-        conds.append(devices_text.like(f"%{quoted}%", escape="\\"))
-        conds.append(targets_text.like(f"%{quoted}%", escape="\\"))
-        if _is_ip(host):  # only addresses appear with a port
-            with_port = _like_escaped(f"[{host}]:" if ":" in host else f"{host}:")
-            conds.append(targets_text.like(f'%"{with_port}%', escape="\\"))
-            conds.append(ALERTS.c.dst.like(f"{with_port}%", escape="\\"))
-    return or_(*conds)
-
-
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
+    linked = select(ALERT_HOSTS.c.alert_id).where(ALERT_HOSTS.c.host.in_(wanted))
+    return ALERTS.c.id.in_(linked)
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from medsentry.store.alert_hosts import alert_hosts, link_hosts
 from medsentry.store.db import Store
 from medsentry.store.models.detect import AlertRow, BaselineRow
 
@@ -60,14 +61,19 @@ def save_alerts(
         existing = {
             r.alert_id: r for r in s.scalars(select(AlertRow).where(AlertRow.alert_id.in_(rows)))
         }
+        written = []
         for alert_id, alert in rows.items():
             values = _values(alert)
             row = existing.get(alert_id)
             if row is None:
-                s.add(AlertRow(alert_id=alert_id, capture_id=capture_id, **values))
+                row = AlertRow(alert_id=alert_id, capture_id=capture_id, **values)
+                s.add(row)
             else:
                 for key, value in values.items():
                     setattr(row, key, value)
+            written.append(row)
+        s.flush()  # new rows get their ids for the host links
+        link_hosts(s, [(r.id, alert_hosts(r.src, r.dst, r.targets, r.devices)) for r in written])
     return len(rows)
 
 

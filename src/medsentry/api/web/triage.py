@@ -28,6 +28,7 @@ from medsentry.detect.base import Category, Severity
 from medsentry.errors import InputError
 from medsentry.store import alert_triage as triage
 from medsentry.store import repository
+from medsentry.store.alert_hosts import alert_hosts
 from medsentry.store.alert_triage import (
     AlertFilter,
     AlertStateError,
@@ -121,8 +122,7 @@ def alert_page(request: Request, alert_id: AlertId, principal: Viewer) -> Respon
         alert = triage.get_alert(store, alert_id)
     except UnknownAlertError:
         return render(request, "missing.html", principal, status_code=404, what="alert")
-    names = [alert.src, alert.dst, *alert.devices, *alert.targets]
-    hosts = sorted({_host_of(n) for n in names if n})[:MAX_SHOWN]
+    hosts = sorted(alert_hosts(alert.src, alert.dst, alert.targets, alert.devices))[:MAX_SHOWN]
     return render(
         request,
         "alert.html",
@@ -134,14 +134,6 @@ def alert_page(request: Request, alert_id: AlertId, principal: Viewer) -> Respon
         comments=triage.comments(store, alert_id),
         can_triage=can_triage(principal),
     )
-
-
-def _host_of(name: str) -> str:
-    """The address in a target name: ``ip:port`` and ``[v6]:port`` lose their port."""
-    if name.startswith("["):
-        return name[1:].split("]", 1)[0]
-    host, sep, port = name.rpartition(":")
-    return host if sep and name.count(":") == 1 and port.isdigit() else name
 
 
 def _count(value: Any) -> float:

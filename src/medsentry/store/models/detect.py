@@ -58,6 +58,18 @@ class AlertCommentRow(Base):
     ts: Mapped[float] = mapped_column(Float)
 
 
+class AlertHostRow(Base):
+    """An address or name an alert involves (source, targets, devices; ports dropped), so a
+    device's alerts are found through an index rather than by reading every alert."""
+
+    __tablename__ = "alert_hosts"
+
+    alert_id: Mapped[int] = mapped_column(
+        ForeignKey("alerts.id", ondelete="CASCADE"), primary_key=True
+    )
+    host: Mapped[str] = mapped_column(String(128), primary_key=True, index=True)
+
+
 class BaselineRow(Base):
     """A device's learned profile (peers, ports, protocols, message types, peak rate)."""
 
