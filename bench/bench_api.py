@@ -1,12 +1,13 @@
-"""API latency at hospital scale: 10,000 devices and 1,000,000 flows on loopback.
+"""API latency at hospital scale: 10,000 devices, 1,000,000 flows, 5,000 alerts on loopback.
 
 Builds a store (SQLite by default, or ``--db`` for PostgreSQL), starts ``medsentry serve``
 in its own process, and drives it with concurrent clients; prints p50/p95/p99 latency for
-the device list (random pages, sorts and searches) and the device page (API detail and
-the dashboard's HTML page). The target is p99 < 200 ms.
+the device list (random pages, sorts and searches), the device page (API detail and
+the dashboard's HTML page, both with the device's alerts) and the alert queue. The target
+is p99 < 200 ms.
 
-    python bench/bench_api.py [--devices 10000] [--flows 1000000] [--clients 8]
-                              [--requests 400] [--db URL] [--keep]
+    python bench/bench_api.py [--devices 10000] [--flows 1000000] [--alerts 5000]
+                              [--clients 8] [--requests 400] [--db URL] [--keep]
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from medsentry.api.auth import accounts, tokens
 from medsentry.api.auth.roles import Role
 from medsentry.inventory.device import Device
 from medsentry.store import repository
+from medsentry.store.alert_triage import status_counts
+from medsentry.store.alerts import save_alerts
 from medsentry.store.bulk import upsert_rows
 from medsentry.store.db import Store
 
@@ -48,6 +51,7 @@ TYPES = [
     "unknown",
 ]
 MAKERS = ["BD", "Philips", "GE Healthcare", "Baxter", "Masimo", "Siemens", None]
+CATEGORIES = ["recon_port_scan", "brute_force", "dos", "phi_cleartext", "new_external_peer"]
 
 
 def ip_of(i: int) -> str:
@@ -143,6 +147,46 @@ def build_store(url: str, n_devices: int, n_flows: int, seed: int = 7) -> None:
     store.close()
 
 
+def add_alerts(url: str, n_devices: int, n_alerts: int, seed: int = 11) -> None:
+    """Attack episodes between the bench devices, once (deterministic ids)."""
+    store = Store(url)
+    if sum(status_counts(store).values()) >= n_alerts:
+        store.close()
+        return
+    rnd = random.Random(seed)
+    alerts = []
+    for n in range(n_alerts):
+        src = ip_of(rnd.randint(1, n_devices))
+        targets = {
+            f"{ip_of(rnd.randint(1, n_devices))}:{rnd.choice([22, 80, 104, 2575])}": rnd.randint(
+                1, 50
+            )
+            for _ in range(rnd.randint(1, 20))
+        }
+        alerts.append(
+            {
+                "id": f"bench{n:015d}",
+                "ts_start": T0 + n * DAY / n_alerts,
+                "ts_end": T0 + n * DAY / n_alerts + rnd.random() * 600,
+                "category": rnd.choice(CATEGORIES),
+                "name": "bench episode",
+                "severity": rnd.choice(["low", "medium", "high", "critical"]),
+                "confidence": rnd.random(),
+                "src": src,
+                "dst": next(iter(targets)),
+                "targets": targets,
+                "devices": [src],
+                "counts": {"probes": rnd.randint(10, 5000)},
+                "evidence": {"uids": [f"CB{rnd.randrange(10**10):010d}"]},
+                "mitre": ["T1046"],
+            }
+        )
+    started = time.perf_counter()
+    save_alerts(store, alerts)
+    print(f"  {n_alerts:,} alerts in {time.perf_counter() - started:.1f} s", flush=True)
+    store.close()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -156,7 +200,8 @@ def percentile(values: list[float], q: float) -> float:
 
 def drive(base: str, token: str, keys: list[str], clients: int, requests: int) -> dict[str, Any]:
     """``clients`` threads, each sending ``requests`` requests spread over the scenarios."""
-    lat: dict[str, list[float]] = {"device_list": [], "device_api": [], "device_page": []}
+    kinds = ("device_list", "device_api", "device_page", "alert_list")
+    lat: dict[str, list[float]] = {kind: [] for kind in kinds}
     errors: list[str] = []
     lock = threading.Lock()
 
@@ -165,8 +210,19 @@ def drive(base: str, token: str, keys: list[str], clients: int, requests: int) -
         headers = {"Authorization": f"Bearer {token}"}
         with httpx.Client(base_url=base, headers=headers, timeout=30) as client:
             for i in range(requests):
-                kind = ("device_list", "device_api", "device_page")[i % 3]
-                if kind == "device_list":
+                kind = kinds[i % len(kinds)]
+                if kind == "alert_list":
+                    url = "/api/v1/alerts"
+                    params = {
+                        "limit": 50,
+                        "offset": rnd.randrange(0, 500),
+                        "sort": rnd.choice(["ts_start", "severity"]),
+                    }
+                    if rnd.random() < 0.3:
+                        params["category"] = rnd.choice(CATEGORIES)
+                    if rnd.random() < 0.3:
+                        params = {"limit": 50, "device": rnd.choice(keys)}
+                elif kind == "device_list":
                     params: dict[str, Any] = {
                         "limit": 50,
                         "offset": rnd.randrange(0, len(keys) - 50),
@@ -221,6 +277,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--devices", type=int, default=10_000)
     parser.add_argument("--flows", type=int, default=1_000_000)
+    parser.add_argument("--alerts", type=int, default=5_000)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--requests", type=int, default=300, help="per client")
     parser.add_argument("--db", help="database URL (default: a SQLite file in bench/out)")
@@ -235,6 +292,7 @@ def main() -> None:
             db_file.unlink()
         print(f"building the store: {url}", flush=True)
         build_store(url, args.devices, args.flows)
+    add_alerts(url, args.devices, args.alerts)
     store = Store(url)
     token, _ = tokens.create_token(store, "bench", "bench")
     page = repository.list_devices(store, limit=100_000)
@@ -265,7 +323,9 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(timeout=30)
-    result.update(devices=len(keys), flows=args.flows, database=url.split(":")[0])
+    result.update(
+        devices=len(keys), flows=args.flows, alerts=args.alerts, database=url.split(":")[0]
+    )
     (OUT / "bench_api.json").write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))
     worst = max(v["p99"] for v in result["latency_ms"].values())
