@@ -30,6 +30,11 @@ from medsentry.inventory.tracker import InventoryTracker
 from medsentry.protocols.base import ProtocolEvent
 
 
+def _no_flows() -> BatchFlows:
+    empty = np.zeros(0, np.int64)
+    return BatchFlows(empty, empty, np.zeros(0, np.int8), np.zeros(0, np.uint64))
+
+
 class Sink(Protocol):
     """Where results go. Every method may be called many times, ``close`` once."""
 
@@ -143,6 +148,23 @@ class Analysis:
             alerts += observer.observe_batch(d, flows, closed, events)
         self._emit_alerts(alerts)
 
+    def idle(self, now: float) -> None:
+        """Live input with no packets for a while: flows and episodes that went quiet
+        by ``now`` end, as they would have if a packet had arrived."""
+        events: list[ProtocolEvent] = []
+        closed = self._close(self.table.advance(now), events)
+        self._emit_events(events)
+        alerts: list[Any] = []
+        if closed or events:
+            empty = decode_batch(PacketBatch.empty())
+            for observer in self.observers:
+                alerts += observer.observe_batch(empty, _no_flows(), closed, events)
+        for observer in self.observers:
+            on_idle = getattr(observer, "idle", None)
+            if callable(on_idle):
+                alerts += on_idle(now)
+        self._emit_alerts(alerts)
+
     def _close(self, cols: FlowColumns, events: list[ProtocolEvent]) -> list[FlowRecord]:
         if not len(cols):
             return []
@@ -215,14 +237,8 @@ class Analysis:
         alerts: list[Any] = []
         if self.observers:
             empty = decode_batch(PacketBatch.empty())
-            flows = BatchFlows(
-                np.zeros(0, np.int64),
-                np.zeros(0, np.int64),
-                np.zeros(0, np.int8),
-                np.zeros(0, np.uint64),
-            )
             for observer in self.observers:
-                alerts += observer.observe_batch(empty, flows, closed, [])
+                alerts += observer.observe_batch(empty, _no_flows(), closed, [])
                 alerts += observer.finish(devices)
         self._emit_alerts(alerts)
         for sink in self.sinks:

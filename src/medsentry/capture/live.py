@@ -88,6 +88,10 @@ class LiveCapture:
                 if pending and (pending_packets >= opts.batch_packets or due):
                     yield self._merge(pending)
                     pending, pending_packets, batch_start = [], 0, now
+                elif due and not pending:
+                    # An empty batch tells the consumer time passed with no traffic.
+                    yield PacketBatch.empty()
+                    batch_start = now
                 if opts.max_packets and self.packets >= opts.max_packets:
                     break
                 if opts.max_seconds and now - started >= opts.max_seconds:

@@ -224,7 +224,10 @@ def capture(
         console.print(f"capturing on {interface} (Ctrl-C to stop)")
     try:
         for batch in live.batches():
-            analysis.feed(batch)
+            if len(batch):
+                analysis.feed(batch)
+            else:
+                analysis.idle(time.time())
     finally:
         live.close()
     stats = analysis.finish()

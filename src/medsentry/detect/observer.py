@@ -101,6 +101,12 @@ class DetectionObserver:
         self.alerts.extend(out)
         return list(out)
 
+    def idle(self, now: float) -> list[Any]:
+        """No traffic for a while (live capture): end the episodes that went quiet."""
+        out = self.engine.expire(now)
+        self.alerts.extend(out)
+        return list(out)
+
     def finish(self, devices: Iterable[Any] = ()) -> list[Any]:
         self.engine.set_devices(devices)
         out = self.engine.finish()

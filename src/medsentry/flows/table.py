@@ -478,6 +478,11 @@ class FlowTable:
             done[oldest] = True
         return self._deactivate(slots[done])
 
+    def advance(self, now: float) -> FlowColumns:
+        """Time passed with no packets (live capture): flows idle by ``now`` end."""
+        self.clock = max(self.clock, now)
+        return self._expire()
+
     def flush(self) -> FlowColumns:
         """End of input: every remaining flow is closed."""
         return self._deactivate(self.active_slots.copy())
