@@ -28,7 +28,7 @@ from medsentry.analysis.registry import (
 from medsentry.decode.addresses import ip_text, mac_text
 from medsentry.decode.columns import PROTO_TCP, PROTO_UDP, TCP_SYN, DecodedBatch
 from medsentry.flows.export import uid_texts
-from medsentry.flows.reassembly import StreamReassembler
+from medsentry.flows.reassembly import SEQ_MOD, StreamReassembler
 from medsentry.flows.record import FlowRecord
 from medsentry.flows.table import EV_SYN, BatchFlows, FlowColumns, FlowTable
 from medsentry.inventory.device import Device
@@ -53,6 +53,15 @@ class Endpoints:
 
 
 @dataclass(slots=True)
+class Skip:
+    """Bytes of one stream direction its analyzer does not need, passed over unread."""
+
+    start: int  # sequence number of the first byte not needed
+    size: int  # bytes not needed from there
+    seen: int = 0  # bytes from ``start`` covered, without a hole, by packets passed over
+
+
+@dataclass(slots=True)
 class Stream:
     """A connection being reassembled and parsed."""
 
@@ -69,6 +78,7 @@ class Stream:
     good_events: int = 0
     bad_events: int = 0
     by_content: bool = False  # chosen for its first bytes, not only for its port
+    skips: list[Skip | None] = field(default_factory=lambda: [None, None])
 
     def finished(self) -> bool:
         """True when reading further cannot tell us more."""
@@ -97,9 +107,15 @@ class AppLayer:
     """
 
     def __init__(
-        self, evidence: EvidenceFn | None = None, classify: ClassifyFn | None = None
+        self,
+        evidence: EvidenceFn | None = None,
+        classify: ClassifyFn | None = None,
+        skipping: bool = True,
     ) -> None:
         self.evidence = evidence
+        # Pass over bytes analyzers declare they do not need (same events, less work).
+        self.skipping = skipping
+        self._skipping: dict[tuple[int, int], Stream] = {}  # by (numeric uid, direction)
         self.classify_device = classify
         self.streams: dict[int, Stream] = {}  # by numeric flow uid
         self.services: dict[str, str] = {}  # protocol seen per flow uid, until it closes
@@ -133,6 +149,9 @@ class AppLayer:
             state = inspect[flows.slot]
         chosen = np.flatnonzero(tcp_data & (state == INSPECT))
         events: list[ProtocolEvent] = []
+        late: list[tuple[int, float]] = []
+        if self._skipping and len(chosen):
+            chosen, late = self._pass_over(d, flows, chosen)
         batch = d.batch.data
         at = rows[chosen]
         # Columns to plain lists once, so the per-packet loop touches no numpy scalars.
@@ -152,20 +171,129 @@ class AppLayer:
             if stream is None:
                 continue
             stream.last_ts = ts
+            skip = stream.skips[side]
+            if skip is not None:
+                at_rel = (seq - skip.start + (SEQ_MOD >> 1)) % SEQ_MOD - (SEQ_MOD >> 1)
+                if not syn and at_rel <= skip.seen and at_rel + size <= skip.size:
+                    skip.seen = max(skip.seen, at_rel + size)  # inside the range: pass over
+                    continue
+                events += self._end_skip(stream, uid_num, side)
             payload = bytes(batch[start : start + size])
-            for chunk in stream.sides[side].add(seq, payload, ts, syn):
+            reassembler = stream.sides[side]
+            for chunk in reassembler.add(seq, payload, ts, syn):
                 events += self._feed(stream, side, chunk.data, chunk.gap, chunk.ts)
             if stream.finished():
                 events += self._retire(stream, uid_num, table)
+            elif self.skipping and stream.good_events and not reassembler.pending:
+                self._start_skip(stream, uid_num, side)
+        for uid_num, ts in late:
+            stream = streams.get(uid_num)
+            if stream is not None:
+                stream.last_ts = ts
         return events
+
+    # -- passing over bytes analyzers do not need ---------------------------------------
+    def _start_skip(self, stream: Stream, uid_num: int, side: int) -> None:
+        skippable = getattr(stream.analyzer, "skippable", None)
+        if skippable is None:
+            return
+        size = int(skippable(side))
+        next_seq = stream.sides[side].next_seq
+        if size > 0 and next_seq is not None:
+            stream.skips[side] = Skip(next_seq, size)
+            self._skipping[(uid_num, side)] = stream
+
+    def _end_skip(self, stream: Stream, uid_num: int, side: int) -> list[ProtocolEvent]:
+        """Tell the analyzer and the reassembler how far the passed-over bytes reached."""
+        skip = stream.skips[side]
+        if skip is None:
+            return []
+        stream.skips[side] = None
+        self._skipping.pop((uid_num, side), None)
+        events: list[ProtocolEvent] = []
+        if skip.seen > 0:
+            stream.analyzer.skip(side, skip.seen)  # type: ignore[attr-defined]
+            for chunk in stream.sides[side].advance(skip.seen):
+                events += self._feed(stream, side, chunk.data, chunk.gap, chunk.ts)
+        return events
+
+    def _end_skips(self, stream: Stream, uid_num: int) -> list[ProtocolEvent]:
+        return self._end_skip(stream, uid_num, ORIG) + self._end_skip(stream, uid_num, RESP)
+
+    def _pass_over(
+        self, d: DecodedBatch, flows: BatchFlows, chosen: np.ndarray
+    ) -> tuple[np.ndarray, list[tuple[int, float]]]:
+        """Drop, before the Python loop, packets lying wholly inside a skipped range and
+        joining on without a hole what was passed over before them (in packet order).
+
+        Returns the packets left and, for streams whose last packet here was dropped,
+        that packet's time (the stream's last activity)."""
+        uid = flows.uid[chosen]
+        side = flows.direction[chosen].astype(np.int64)
+        entry = np.full(len(chosen), -1, np.int64)
+        ranges = [s.skips[k[1]] for k, s in self._skipping.items()]
+        live = [r for r in ranges if r is not None]
+        starts = np.array([r.start for r in live], np.int64)
+        sizes = np.array([r.size for r in live], np.int64)
+        seens = np.array([r.seen for r in live], np.int64)
+        k_uid = np.array([k[0] for k in self._skipping], np.uint64)
+        k_side = np.array([k[1] for k in self._skipping], np.int64)
+        for s in (ORIG, RESP):
+            ids = np.flatnonzero(k_side == s)
+            order = ids[np.argsort(k_uid[ids], kind="stable")]
+            keys = k_uid[order]
+            mine = np.flatnonzero(side == s)
+            if not len(order) or not len(mine):
+                continue
+            pos = np.minimum(np.searchsorted(keys, uid[mine]), len(keys) - 1)
+            hit = keys[pos] == uid[mine]
+            entry[mine[hit]] = order[pos[hit]]
+        cand = np.flatnonzero(entry >= 0)
+        if not len(cand):
+            return chosen, []
+        at = flows.rows[chosen[cand]]
+        e = entry[cand]
+        half = SEQ_MOD >> 1
+        rel = (d.tcp_seq[at].astype(np.int64) - starts[e] + half) % SEQ_MOD - half
+        end = rel + d.payload_len[at].astype(np.int64)
+        ok = (end <= sizes[e]) & ((d.tcp_flags[at] & TCP_SYN) == 0)
+        # Per range, in packet order: a packet joins on when it starts at or before the
+        # furthest end reached so far (a running maximum, made per range by an offset).
+        order = np.argsort(e, kind="stable")
+        e, rel, end, ok = e[order], rel[order], end[order], ok[order]
+        first = np.r_[True, e[1:] != e[:-1]]
+        group = np.cumsum(first) - 1
+        offset = group * (SEQ_MOD * 4)
+        reach = np.maximum.accumulate(np.maximum(end, seens[e]) + offset) - offset
+        before = np.where(first, seens[e], np.r_[0, reach[:-1]])
+        ok &= rel <= before
+        # Only an unbroken run from each range's first packet is dropped.
+        bad = ~ok
+        broken = np.cumsum(bad)
+        drop = broken - (broken - bad)[first][group] == 0
+        dropped = np.zeros(len(chosen), bool)
+        dropped[cand[order[drop]]] = True
+        # The furthest end of each range's dropped run (drops are a prefix per range).
+        tail = np.flatnonzero(drop & np.r_[~drop[1:] | first[1:], True])
+        for k, reached in zip(e[tail].tolist(), reach[tail].tolist(), strict=True):
+            live[k].seen = max(live[k].seen, reached)
+        # The stream's last activity may be a dropped packet.
+        rev_uid = uid[::-1]
+        _, last_rev = np.unique(rev_uid, return_index=True)
+        last = len(chosen) - 1 - last_rev
+        last = last[dropped[last]]
+        ts = d.ts[flows.rows[chosen[last]]]
+        late = list(zip(uid[last].tolist(), ts.tolist(), strict=True))
+        return chosen[~dropped], late
 
     def _retire(self, stream: Stream, uid_num: int, table: FlowTable) -> list[ProtocolEvent]:
         """Stop inspecting a flow: flush its analyzer and never reassemble it again."""
+        events = self._end_skips(stream, uid_num)
         table.cols.inspect[stream.slot] = IGNORE
         del self.streams[uid_num]
         if stream.good_events == 0:
             self.services.pop(stream.uid, None)  # it was not that protocol after all
-        return stream.analyzer.close(stream.last_ts)
+        return events + stream.analyzer.close(stream.last_ts)
 
     def _decide(
         self, d: DecodedBatch, flows: BatchFlows, table: FlowTable, undecided: np.ndarray
@@ -277,6 +405,7 @@ class AppLayer:
             stream = self.streams.pop(uid_num, None)
             if stream is None:
                 continue
+            events += self._end_skips(stream, uid_num)
             for side in (ORIG, RESP):
                 for chunk in stream.sides[side].flush():
                     events += self._feed(stream, side, chunk.data, chunk.gap, chunk.ts)
@@ -294,7 +423,8 @@ class AppLayer:
 
     def finish(self) -> list[ProtocolEvent]:
         events: list[ProtocolEvent] = []
-        for stream in list(self.streams.values()):
+        for uid_num, stream in list(self.streams.items()):
+            events += self._end_skips(stream, uid_num)
             for side in (ORIG, RESP):
                 for chunk in stream.sides[side].flush():
                     events += self._feed(stream, side, chunk.data, chunk.gap, chunk.ts)

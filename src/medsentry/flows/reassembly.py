@@ -41,6 +41,7 @@ class StreamReassembler:
     delivered: int = 0
     gap_bytes: int = 0
     overlap_bytes: int = 0
+    skipped_bytes: int = 0
 
     def add(self, seq: int, payload: bytes, ts: float, syn: bool = False) -> list[Chunk]:
         """Add one segment; return what became deliverable, in order."""
@@ -67,6 +68,15 @@ class StreamReassembler:
             payload = payload[trim:]
         out.append(self._deliver(payload, ts))
         return out + self._drain()
+
+    def advance(self, size: int) -> list[Chunk]:
+        """Count the next ``size`` bytes as passed without delivering them (the consumer
+        did not need them); return what waiting segments became deliverable."""
+        if size <= 0 or self.next_seq is None:
+            return []
+        self.next_seq = (self.next_seq + size) % SEQ_MOD
+        self.skipped_bytes += size
+        return self._drain()
 
     def flush(self) -> list[Chunk]:
         """The connection ended: deliver what waits behind holes, marking the holes."""

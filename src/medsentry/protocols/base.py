@@ -55,3 +55,10 @@ class StreamAnalyzer(Protocol):
     def close(self, ts: float) -> list[ProtocolEvent]:
         """The connection ended; flush what can be reported."""
         ...
+
+    # Optional, for speed: an analyzer may also define
+    #   skippable(direction) -> int: how many upcoming bytes of that direction it does not
+    #     need (e.g. the rest of a body of known length); 0 when it needs them all;
+    #   skip(direction, size) -> None: count that many of them as read without seeing them.
+    # Skipping must never change the events: the pipeline then drops whole packets inside
+    # the range before they reach Python, and tells the analyzer how far it got.

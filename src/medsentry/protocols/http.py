@@ -211,6 +211,27 @@ class HttpAnalyzer:
         d.state = _LOST
         return events
 
+    def skippable(self, direction: int) -> int:
+        """Upcoming bytes of ``direction`` this analyzer does not need: the rest of a body
+        of known size once its head has been peeked at. The last byte is left out so the
+        message still ends when its last byte arrives."""
+        d = self._dirs[direction]
+        if d.state not in (_BODY, _CHUNK_DATA) or d.buf or d.left <= 1:
+            return 0
+        if d.message is not None and len(d.message.body_head) < BODY_PEEK:
+            return 0
+        return d.left - 1
+
+    def skip(self, direction: int, size: int) -> None:
+        """Account ``size`` bytes (at most ``skippable(direction)``) as read."""
+        d = self._dirs[direction]
+        size = min(size, self.skippable(direction))
+        if size <= 0:
+            return
+        d.left -= size
+        if d.message is not None:
+            d.message.body_bytes += size
+
     def buffered_bytes(self) -> int:
         """Bytes held for both directions (header blocks, peeked body heads)."""
         held = 0
