@@ -151,6 +151,9 @@ class _Direction:
     state: int = _HEAD
     left: int = 0
     message: _Message | None = None
+    # Where the search for the end of an incomplete header block resumes, relative to
+    # the start of ``buf``: bytes already searched are not searched again on every feed.
+    resume: int = 0
 
 
 class HttpAnalyzer:
@@ -208,6 +211,7 @@ class HttpAnalyzer:
         self._emit(d, direction, events)
         events.append(self._malformed(ts, direction, f"{size} bytes missing; message lost"))
         d.buf.clear()
+        d.resume = 0
         d.state = _LOST
         return events
 
@@ -251,6 +255,7 @@ class HttpAnalyzer:
                 events.append(self._malformed(ts, direction, "connection closed inside a body"))
             d.buf.clear()
             d.state = _HEAD
+            d.resume = 0
         return events
 
     # -- parsing
@@ -262,8 +267,9 @@ class HttpAnalyzer:
             if d.state == _HEAD:
                 while pos < len(buf) and buf[pos] in b"\r\n":
                     pos += 1  # stray line ends between messages are allowed
-                end = buf.find(b"\r\n\r\n", pos)
-                lf_end = buf.find(b"\n\n", pos)
+                start = max(pos, d.resume)
+                end = buf.find(b"\r\n\r\n", start)
+                lf_end = buf.find(b"\n\n", start)
                 if lf_end >= 0 and (end < 0 or lf_end < end):
                     end, sep = lf_end, 2
                 else:
@@ -271,10 +277,15 @@ class HttpAnalyzer:
                 if (end < 0 and len(buf) - pos > MAX_HEADER_BLOCK) or end - pos > MAX_HEADER_BLOCK:
                     events.append(self._malformed(ts, direction, "header block over 65536 bytes"))
                     d.state = _LOST
+                    d.resume = 0
                     pos += MAX_HEADER_BLOCK + 1  # the next message starts after this block
                     continue
                 if end < 0:
+                    # Resume past what was searched (keeping 3 bytes for a split "\r\n\r\n"),
+                    # relative to ``pos``, which becomes the start of the kept buffer.
+                    d.resume = max(len(buf) - 3 - pos, 0)
                     return pos
+                d.resume = 0
                 block = bytes(buf[pos:end])
                 pos = end + sep
                 if direction == ORIG:
