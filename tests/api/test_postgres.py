@@ -40,8 +40,30 @@ def test_api_on_postgresql(pg_url: str, tmp_path: Path) -> None:
                 assert client.get(url, headers=auth).status_code == 422
             assert client.get("/devices/mac%00x", headers=auth).status_code == 404
             assert client.get("/devices?q=%00", headers=auth).status_code == 200
+            _triage_and_compliance(client, auth)
             app.state.ctx.audit.flush()
             audit = client.get("/api/v1/audit?actor=ana", headers=auth).json()
             assert audit["total"] >= 5
     finally:
         store.close()
+
+
+def _triage_and_compliance(client: TestClient, auth: dict[str, str]) -> None:
+    broker = "mac:b8:27:eb:4d:53:40"
+    alerts = client.get(f"/api/v1/alerts?device={broker}", headers=auth).json()
+    assert alerts["total"] == 2
+    first = alerts["items"][0]["id"]
+    acked = client.post(f"/api/v1/alerts/{first}/acknowledge", json={"note": "on it"}, headers=auth)
+    assert acked.json()["status"] == "acknowledged"
+    assert client.post(f"/api/v1/alerts/{first}/acknowledge", headers=auth).status_code == 409
+    assert client.post(f"/api/v1/alerts/{first}/resolve", headers=auth).status_code == 200
+    assert client.get("/api/v1/alerts?status=resolved", headers=auth).json()["total"] == 1
+    comment = client.post(f"/api/v1/alerts/{first}/comments", json={"text": "x"}, headers=auth)
+    assert comment.status_code == 201
+    assert client.get("/api/v1/devices?risk=any", headers=auth).json()["total"] == 0
+    assessed = client.post("/api/v1/compliance/hospital/assess", headers=auth)
+    assert assessed.status_code == 201 and assessed.json()["results"]
+    for page in ("/alerts", "/alerts?device=%00&category=%00", "/vulnerabilities?device=%00"):
+        assert client.get(page, headers=auth).status_code == 200, page
+    assert client.get("/compliance/hospital", headers=auth).status_code == 200
+    assert client.get(f"/alerts/{first}", headers=auth).status_code == 200
