@@ -198,3 +198,11 @@ def test_alerts_reach_eve_and_syslog_and_baselines_persist(corpus: Path, tmp_pat
     assert alerts == 1
     bad = cli("analyze", str(scan), "--no-store", "-q", "--syslog", "nohostport")
     assert bad.returncode == 2 and "--syslog" in bad.stderr
+
+
+def test_summary_lists_the_alerts(corpus: Path) -> None:
+    scan = corpus / "pcaps" / "portscan" / "ppa3_synscan.pcapng"
+    result = cli("analyze", str(scan), "--no-store")
+    assert result.returncode == 0, result.stderr
+    assert "Alerts (one per attack episode)" in result.stdout
+    assert "recon_port_scan" in result.stdout and "172.16.0.8" in result.stdout

@@ -119,6 +119,8 @@ class Analysis:
         self.stats = AnalysisStats()
         self._started = time.perf_counter()
         self._devices: list[Device] | None = None
+        # Alerts are one per attack episode, so keeping them for the summary stays small.
+        self.alerts: list[Any] = []
 
     # -- input -------------------------------------------------------------------------
     def feed(self, batch: PacketBatch) -> None:
@@ -193,6 +195,7 @@ class Analysis:
         if not alerts:
             return
         self.stats.alerts += len(alerts)
+        self.alerts += alerts
         for sink in self.sinks:
             sink.alerts(alerts)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from medsentry.analysis.pipeline import (
     Analysis,
@@ -35,6 +36,7 @@ class RunResult:
     capture_id: int | None
     stats: AnalysisStats
     devices: list[Device]
+    alerts: list[Any]
 
 
 def analysis_options(protocols: bool = True) -> AnalysisOptions:
@@ -98,4 +100,4 @@ def analyze_capture(
             status="partial" if stats.errors else "complete",
             error="; ".join(stats.errors) or None,
         )
-    return RunResult(capture_id, stats, analysis.devices())
+    return RunResult(capture_id, stats, analysis.devices(), analysis.alerts)

@@ -6,6 +6,7 @@ import hashlib
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -21,7 +22,7 @@ from rich.table import Table
 
 from medsentry.analysis.pipeline import Analysis, AnalysisStats, Sink
 from medsentry.analysis.run import analysis_options, analyze_capture
-from medsentry.analysis.sinks import JsonlSink, StoreSink
+from medsentry.analysis.sinks import JsonlSink, StoreSink, alert_json
 from medsentry.capture.live import LiveCapture, LiveOptions
 from medsentry.cli import app
 from medsentry.config import database_url
@@ -35,6 +36,29 @@ from medsentry.store.db import Store
 DB_HELP = "Database URL (default: MEDSENTRY_DB, else sqlite:///medsentry.db)."
 console = Console(stderr=True)
 out = Console()
+
+
+def _alerts_table(alerts: list[Any]) -> None:
+    if not alerts:
+        return
+    table = Table(title="Alerts (one per attack episode)", title_justify="left")
+    for col in ("category", "severity", "source", "targets", "summary"):
+        table.add_column(col)
+    for alert in alerts[:20]:
+        data = alert_json(alert)
+        targets = data.get("targets") or {}
+        target_text = ", ".join(list(targets)[:3]) + (" …" if len(targets) > 3 else "")
+        summary = (data.get("evidence") or {}).get("summary") or data.get("name") or ""
+        table.add_row(
+            str(data.get("category")),
+            str(data.get("severity")),
+            str(data.get("src") or "-"),
+            target_text or str(data.get("dst") or "-"),
+            str(summary)[:80],
+        )
+    if len(alerts) > 20:
+        table.caption = f"{len(alerts) - 20} more: see `medsentry alerts` or alerts.jsonl"
+    out.print(table)
 
 
 def _summary(stats: AnalysisStats, devices: list[Device]) -> None:
@@ -181,6 +205,7 @@ def _analyze_one(
                 detect=detect,
             )
         _summary(result.stats, result.devices)
+        _alerts_table(result.alerts)
     for error in result.stats.errors:
         typer.echo(f"warning: {error}; results up to that point were kept", err=True)
     return bool(result.stats.errors)
