@@ -87,29 +87,7 @@ def build_store(url: str, n_devices: int, n_flows: int, seed: int = 7) -> None:
         )
     repository.save_devices(store, devices, capture)
     print(f"  {n_devices:,} devices in {time.perf_counter() - started:.1f} s", flush=True)
-    columns = (
-        "uid",
-        "capture_id",
-        "ts",
-        "orig_h",
-        "orig_p",
-        "resp_h",
-        "resp_p",
-        "proto",
-        "service",
-        "duration",
-        "orig_bytes",
-        "resp_bytes",
-        "conn_state",
-        "history",
-        "orig_pkts",
-        "resp_pkts",
-        "orig_ip_bytes",
-        "resp_ip_bytes",
-        "orig_l2_addr",
-        "resp_l2_addr",
-        "missed_bytes",
-    )
+    columns = repository.FLOW_COLUMNS  # the rows below are built in this order
     chunk = 50_000
     with store.engine.begin() as conn:
         for start in range(0, n_flows, chunk):

@@ -68,7 +68,11 @@ def test_counts_accumulate_across_batches() -> None:
     assert dev.packets_sent == 5 and dev.last_seen == 4.0
 
 
-def test_arp_poisoning_capture_names_both_macs(corpus: Path) -> None:
+def test_arp_poisoner_holds_every_address_it_claims(corpus: Path) -> None:
+    # The poisoning capture is ARP only: one MAC claims two addresses (tshark agrees).
     path = corpus / "pcaps" / "arp" / "sgr_na-arpSpoofing.pcap"
     devices = analyse(list(open_capture(path).batches()))
-    assert devices and all(d.mac for d in devices)
+    assert [(d.mac, d.ips) for d in devices] == [
+        ("00:e0:4d:3c:25:7b", {"10.0.0.153", "10.0.0.157"})
+    ]
+    assert devices[0].packets_sent == 36

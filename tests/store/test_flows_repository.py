@@ -26,7 +26,7 @@ def _count_flows(store: Store) -> int:
 
 def test_flow_columns_cover_the_table() -> None:
     # A column added to the model but not to the bulk writer would silently stay empty.
-    assert set(repo._FLOW_COLUMNS) == {c.name for c in repo.FLOWS.columns} - {"id"}
+    assert set(repo.FLOW_COLUMNS) == {c.name for c in repo.FLOWS.columns} - {"id"}
 
 
 def test_saved_flows_read_back_unchanged(store: Store) -> None:

@@ -68,7 +68,6 @@ class Stream:
     uid: str
     protocol: str
     analyzer: StreamAnalyzer
-    ends: Endpoints
     slot: int
     sides: tuple[StreamReassembler, StreamReassembler] = field(
         default_factory=lambda: (StreamReassembler(), StreamReassembler())
@@ -120,6 +119,7 @@ class AppLayer:
         self.streams: dict[int, Stream] = {}  # by numeric flow uid
         self.services: dict[str, str] = {}  # protocol seen per flow uid, until it closes
         self.endpoints: dict[str, Endpoints] = {}  # by text uid, for device evidence
+        self._ended: list[str] = []  # flows closed in the previous batch
         self._stream_ports = _candidate_ports(STREAM_PORTS)
         self._datagram_ports = _candidate_ports(DATAGRAM_PORTS)
         self._first_bytes = np.array(sorted(CANDIDATE_FIRST_BYTES), dtype=np.uint8)
@@ -336,13 +336,11 @@ class AppLayer:
                 continue
             cols.inspect[slot] = INSPECT
             uid_num = int(cols.uid[slot])
-            ends = self._endpoints(cols, slot)
-            self.endpoints[uid] = ends
+            self.endpoints[uid] = self._endpoints(cols, slot)
             self.streams[uid_num] = Stream(
                 uid,
                 name,
                 make_stream_analyzer(name, uid),
-                ends,
                 slot,
                 by_content=recognised_by_content(first_orig, first_resp),
             )
@@ -413,7 +411,11 @@ class AppLayer:
         return events
 
     def label(self, records: list[FlowRecord]) -> None:
-        """Set Zeek's ``service`` field on flows an analyzer recognised."""
+        """Set Zeek's ``service`` field on flows an analyzer recognised, and forget the
+        flows that ended a batch ago (their last events have had their devices by now)."""
+        for uid in self._ended:
+            self.endpoints.pop(uid, None)
+        self._ended = [rec.uid for rec in records]
         if not self.services:
             return
         for rec in records:

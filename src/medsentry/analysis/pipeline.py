@@ -17,7 +17,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from medsentry.analysis.applayer import AppLayer, ClassifyFn, EvidenceFn
-from medsentry.capture.batch import SUPPORTED_LINKTYPES, PacketBatch, linktype_name
+from medsentry.capture.batch import SUPPORTED_LINKTYPES, PacketBatch, check_linktypes
 from medsentry.capture.open import open_capture
 from medsentry.decode.columns import L3_ARP, L3_IPV4, L3_IPV6, DecodedBatch
 from medsentry.decode.packets import decode_batch
@@ -211,7 +211,7 @@ class Analysis:
             raise
         try:
             for batch in reader.batches():
-                self._check_linktypes(str(path), batch)
+                check_linktypes(str(path), np.unique(batch.linktype))
                 self.feed(batch)
                 if progress is not None:
                     progress(reader.source.raw_position, len(batch))
@@ -219,14 +219,6 @@ class Analysis:
             self.stats.errors.append(str(exc))
         finally:
             reader.source.close()
-
-    def _check_linktypes(self, name: str, batch: PacketBatch) -> None:
-        kinds = set(batch.linktype.tolist())
-        if kinds and not kinds & SUPPORTED_LINKTYPES:
-            names = ", ".join(sorted(linktype_name(k) for k in kinds))
-            raise UnsupportedCaptureError(
-                f"{name}: {names} packets are not supported; capture on a wired interface"
-            )
 
     # -- end ---------------------------------------------------------------------------
     def finish(self) -> AnalysisStats:

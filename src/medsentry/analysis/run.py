@@ -44,6 +44,71 @@ def analysis_options(protocols: bool = True) -> AnalysisOptions:
     return AnalysisOptions(protocols=protocols, evidence=evidence_from_event, classify=classify)
 
 
+class AnalysisRun:
+    """One analysis with its bookkeeping: the capture row in the store, the sinks, the
+    detectors with the baselines they carry between runs. Files and live interfaces
+    both go through it, so they produce the same records."""
+
+    def __init__(
+        self,
+        name: str,
+        fingerprint: str,
+        *,
+        store: Store | None = None,
+        out_dir: Path | None = None,
+        protocols: bool = True,
+        detect: bool = True,
+        extra_sinks: Sequence[Sink] = (),
+    ) -> None:
+        self.name = name
+        self.fingerprint = fingerprint
+        self.store = store
+        self.capture_id = None
+        sinks: list[Sink] = []
+        if store is not None:
+            self.capture_id = repository.record_capture(
+                store, fingerprint, name, 0, 0, None, None, status="running"
+            )
+            sinks.append(StoreSink(store, self.capture_id))
+        if out_dir is not None:
+            sinks.append(JsonlSink(out_dir))
+        self.sinks = [*sinks, *extra_sinks]
+        self.detection = DetectionObserver() if detect else None
+        if self.detection is not None and store is not None:
+            # Device baselines learnt from earlier captures carry over to this one.
+            self.detection.engine.load_baselines(load_baselines(store))
+        observers: list[BatchObserver] = [self.detection] if self.detection else []
+        self.analysis = Analysis(self.sinks, analysis_options(protocols), observers)
+
+    def fail(self, exc: MedSentryError) -> None:
+        """The input could not be read at all: close outputs, mark the capture failed."""
+        for sink in self.sinks:
+            sink.close()
+        if self.store is not None:
+            repository.record_capture(
+                self.store, self.fingerprint, self.name, 0, 0, None, None,
+                status="failed", error=str(exc),
+            )  # fmt: skip
+
+    def complete(self) -> RunResult:
+        stats = self.analysis.finish()
+        if self.store is not None:
+            if self.detection is not None:
+                save_baselines(self.store, self.detection.engine.baselines_json())
+            repository.record_capture(
+                self.store,
+                self.fingerprint,
+                self.name,
+                stats.packets,
+                stats.bytes,
+                stats.first_ts,
+                stats.last_ts,
+                status="partial" if stats.errors else "complete",
+                error="; ".join(stats.errors) or None,
+            )
+        return RunResult(self.capture_id, stats, self.analysis.devices(), self.analysis.alerts)
+
+
 def analyze_capture(
     path: Path,
     *,
@@ -57,47 +122,18 @@ def analyze_capture(
 ) -> RunResult:
     """Analyse ``path``; a damaged file is reported in ``stats.errors`` with its good
     part kept; a file that cannot be read at all raises ``MedSentryError``."""
-    name = label or str(path)
-    fingerprint = capture_fingerprint(path)
-    sinks: list[JsonlSink | StoreSink] = []
-    capture_id = None
-    if store is not None:
-        capture_id = repository.record_capture(
-            store, fingerprint, name, 0, 0, None, None, status="running"
-        )
-        sinks.append(StoreSink(store, capture_id))
-    if out_dir is not None:
-        sinks.append(JsonlSink(out_dir))
-    sinks_all: list[Sink] = [*sinks, *extra_sinks]
-    detection = DetectionObserver() if detect else None
-    if detection is not None and store is not None:
-        # Device baselines learnt from earlier captures carry over to this one.
-        detection.engine.load_baselines(load_baselines(store))
-    observers: list[BatchObserver] = [detection] if detection is not None else []
-    analysis = Analysis(sinks_all, analysis_options(protocols), observers)
+    run = AnalysisRun(
+        label or str(path),
+        capture_fingerprint(path),
+        store=store,
+        out_dir=out_dir,
+        protocols=protocols,
+        detect=detect,
+        extra_sinks=extra_sinks,
+    )
     try:
-        analysis.analyze_file(path, progress)
+        run.analysis.analyze_file(path, progress)
     except MedSentryError as exc:
-        for sink in sinks_all:
-            sink.close()
-        if store is not None:
-            repository.record_capture(
-                store, fingerprint, name, 0, 0, None, None, status="failed", error=str(exc)
-            )
+        run.fail(exc)
         raise
-    stats = analysis.finish()
-    if detection is not None and store is not None:
-        save_baselines(store, detection.engine.baselines_json())
-    if store is not None:
-        repository.record_capture(
-            store,
-            fingerprint,
-            name,
-            stats.packets,
-            stats.bytes,
-            stats.first_ts,
-            stats.last_ts,
-            status="partial" if stats.errors else "complete",
-            error="; ".join(stats.errors) or None,
-        )
-    return RunResult(capture_id, stats, analysis.devices(), analysis.alerts)
+    return run.complete()

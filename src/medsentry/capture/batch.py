@@ -7,10 +7,13 @@ copying every packet into its own Python object.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+
+from medsentry.errors import UnsupportedCaptureError
 
 # Link types (tcpdump.org LINKTYPE_* values) the decoder understands.
 LINKTYPE_NULL = 0
@@ -59,6 +62,17 @@ LINKTYPE_NAMES = {
 
 def linktype_name(linktype: int) -> str:
     return LINKTYPE_NAMES.get(linktype, f"link type {linktype}")
+
+
+def check_linktypes(name: str, linktypes: Iterable[int]) -> None:
+    """Refuse a source none of whose link types MedSentry decodes, naming them."""
+    kinds = {int(k) for k in linktypes}
+    if kinds and not kinds & SUPPORTED_LINKTYPES:
+        names = ", ".join(sorted(linktype_name(k) for k in kinds))
+        raise UnsupportedCaptureError(
+            f"{name}: {names} captures are not supported; capture on a wired interface "
+            "(Ethernet, raw IP, loopback or Linux cooked)"
+        )
 
 
 @dataclass(slots=True)

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from medsentry.capture.batch import READ_SLACK, SUPPORTED_LINKTYPES, PacketBatch, linktype_name
+from medsentry.capture.batch import READ_SLACK, PacketBatch, check_linktypes
 from medsentry.capture.writer import PcapWriter
-from medsentry.errors import InputError, UnsupportedCaptureError
+from medsentry.errors import InputError
 
 
 @dataclass(slots=True)
@@ -57,10 +57,7 @@ class LiveCapture:
             except pcapy.PcapError as exc:
                 raise InputError(f"invalid capture filter {options.bpf!r}: {exc}") from exc
         self.linktype = int(self._pcap.datalink())
-        if self.linktype not in SUPPORTED_LINKTYPES:
-            raise UnsupportedCaptureError(
-                f"{options.interface}: {linktype_name(self.linktype)} interfaces are not supported"
-            )
+        check_linktypes(options.interface, [self.linktype])
         self._writer = PcapWriter(write_to, linktype=self.linktype) if write_to else None
         self.packets = 0
         self.interrupted = False

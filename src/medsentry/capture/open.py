@@ -6,11 +6,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
 
-from medsentry.capture.batch import SUPPORTED_LINKTYPES, PacketBatch, linktype_name
+from medsentry.capture.batch import PacketBatch, check_linktypes
 from medsentry.capture.pcap import PCAP_MAGICS, PcapReader
 from medsentry.capture.pcapng import PcapngReader
 from medsentry.capture.stream import ByteSource
-from medsentry.errors import CaptureError, UnsupportedCaptureError
+from medsentry.errors import CaptureError
 
 PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
 
@@ -46,17 +46,9 @@ def open_capture(path: str | Path, chunk_size: int = 16 << 20) -> CaptureReader:
             )
         if kind == "pcap":
             reader: CaptureReader = PcapReader(source, chunk_size)
-            check_linktype(source.name, reader.linktype)  # type: ignore[attr-defined]
+            check_linktypes(source.name, [reader.linktype])  # type: ignore[attr-defined]
             return reader
         return PcapngReader(source, chunk_size)
     except BaseException:
         source.close()
         raise
-
-
-def check_linktype(name: str, linktype: int) -> None:
-    if linktype not in SUPPORTED_LINKTYPES:
-        raise UnsupportedCaptureError(
-            f"{name}: {linktype_name(linktype)} captures are not supported; "
-            "capture on a wired interface (Ethernet, raw IP, loopback or Linux cooked)"
-        )

@@ -218,16 +218,19 @@ class PcapngReader:
         caplen = np.zeros(n, np.int64)
         wirelen = np.zeros(n, np.int64)
         words = np.frombuffer(buf, dtype=np.uint8)
+        block_len = np.zeros(n, np.int64)
         bounds = [*(start for start, _ in epb_order), n]
         for (start, order), stop in zip(epb_order, bounds[1:], strict=False):
             sel = off[start:stop]
             u32 = np.dtype(order + "u4")
-            # EPB body: interface id, ts high, ts low, captured len, original len.
-            hdr = words[sel[:, None] + np.arange(8, 28)].copy().view(u32)
-            iface_id[start:stop] = hdr[:, 0]
-            ticks[start:stop] = (hdr[:, 1].astype(np.uint64) << np.uint64(32)) | hdr[:, 2]
-            caplen[start:stop] = hdr[:, 3]
-            wirelen[start:stop] = hdr[:, 4]
+            # Block length, then the EPB body: interface id, ts high, ts low, captured
+            # and original length.
+            hdr = words[sel[:, None] + np.arange(4, 28)].copy().view(u32)
+            block_len[start:stop] = hdr[:, 0]
+            iface_id[start:stop] = hdr[:, 1]
+            ticks[start:stop] = (hdr[:, 2].astype(np.uint64) << np.uint64(32)) | hdr[:, 3]
+            caplen[start:stop] = hdr[:, 4]
+            wirelen[start:stop] = hdr[:, 5]
         if n and int(iface_id.max()) >= len(self.interfaces):
             raise CaptureError(
                 self.source.name, 0, "packet refers to an interface that was never described"
@@ -241,11 +244,6 @@ class PcapngReader:
             + (ticks % np.uint64(1_000_000_000)).astype(np.float64) * tick[iface_id]
             + ts_off[iface_id]
         )
-        block_len = np.zeros(n, np.int64)
-        if n:
-            blen_words = words[off[:, None] + np.arange(4, 8)].copy()
-            for (start, order), stop in zip(epb_order, bounds[1:], strict=False):
-                block_len[start:stop] = blen_words[start:stop].view(np.dtype(order + "u4"))[:, 0]
         caplen = np.minimum(caplen, np.maximum(block_len - 32, 0))
         data_off = off + 28
         linktype = lts[iface_id]

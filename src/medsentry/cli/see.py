@@ -20,17 +20,15 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from medsentry.analysis.pipeline import Analysis, AnalysisStats, Sink
-from medsentry.analysis.run import analysis_options, analyze_capture
-from medsentry.analysis.sinks import JsonlSink, StoreSink, alert_json
+from medsentry.analysis.pipeline import AnalysisStats, Sink
+from medsentry.analysis.run import AnalysisRun, analyze_capture
+from medsentry.analysis.sinks import alert_json
 from medsentry.capture.live import LiveCapture, LiveOptions
 from medsentry.cli import app
 from medsentry.config import database_url
-from medsentry.detect.observer import DetectionObserver
 from medsentry.detect.sinks import CefSyslogSink, EveAlertSink
 from medsentry.errors import InputError
 from medsentry.inventory.device import Device
-from medsentry.store import repository
 from medsentry.store.db import Store
 
 DB_HELP = "Database URL (default: MEDSENTRY_DB, else sqlite:///medsentry.db)."
@@ -223,50 +221,37 @@ def capture(
     no_protocols: bool = typer.Option(False, "--no-protocols", help="Flows and devices only."),
     no_store: bool = typer.Option(False, "--no-store", help="Do not write to the database."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No tables at the end."),
+    eve: Path | None = typer.Option(None, "--eve", help="Also write eve.json-style alerts."),
+    syslog: str | None = typer.Option(
+        None, "--syslog", help="Also send alerts as CEF over syslog: HOST:PORT[/udp|/tcp]."
+    ),
 ) -> None:
     """Capture live traffic and analyse it as it arrives; Ctrl-C stops and keeps results."""
     options = LiveOptions(interface=interface, bpf=bpf, max_packets=count, max_seconds=duration)
     live = LiveCapture(options, str(write) if write else None)
     store = None if no_store else Store(database_url(db))
-    sinks: list[JsonlSink | StoreSink] = []
     label = f"live:{interface}:{time.time():.0f}"
-    if store is not None:
-        capture_id = repository.record_capture(
-            store,
-            hashlib.sha256(label.encode()).hexdigest(),
-            label,
-            0,
-            0,
-            None,
-            None,
-            status="running",
-        )
-        sinks.append(StoreSink(store, capture_id))
-    if out_dir is not None:
-        sinks.append(JsonlSink(out_dir))
-    analysis = Analysis(sinks, analysis_options(not no_protocols), [DetectionObserver()])
+    run = AnalysisRun(
+        label,
+        hashlib.sha256(label.encode()).hexdigest(),
+        store=store,
+        out_dir=out_dir,
+        protocols=not no_protocols,
+        extra_sinks=alert_sinks(eve, syslog),
+    )
     if not quiet:
         console.print(f"capturing on {interface} (Ctrl-C to stop)")
     try:
         for batch in live.batches():
             if len(batch):
-                analysis.feed(batch)
+                run.analysis.feed(batch)
             else:
-                analysis.idle(time.time())
+                run.analysis.idle(time.time())
     finally:
         live.close()
-    stats = analysis.finish()
-    stats.sources.append(label)
+    result = run.complete()
     if store is not None:
-        repository.record_capture(
-            store,
-            hashlib.sha256(label.encode()).hexdigest(),
-            label,
-            stats.packets,
-            stats.bytes,
-            stats.first_ts,
-            stats.last_ts,
-        )
         store.close()
     if not quiet:
-        _summary(stats, analysis.devices())
+        _summary(result.stats, result.devices)
+        _alerts_table(result.alerts)

@@ -9,8 +9,6 @@ from medsentry.decode.addresses import ip_texts, mac_texts
 from medsentry.decode.columns import PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP
 from medsentry.flows.record import FlowRecord
 from medsentry.flows.table import (
-    EV_ACK,
-    EV_DATA,
     EV_FIN,
     EV_RST,
     EV_SYN,
@@ -148,18 +146,3 @@ def to_records(c: FlowColumns) -> list[FlowRecord]:
         )
         for i in range(n)
     ]
-
-
-# Names kept importable for callers that want the event indices.
-__all__ = [
-    "EV_ACK",
-    "EV_DATA",
-    "EV_FIN",
-    "EV_RST",
-    "EV_SYN",
-    "EV_SYNACK",
-    "conn_states",
-    "histories",
-    "to_records",
-    "uid_texts",
-]

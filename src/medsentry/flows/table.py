@@ -331,12 +331,9 @@ class FlowTable:
         ex = existing[has]
         gap = ts[seg_first[has]] - self.cols.last_ts[ex]
         idle = self.timeouts.idle_for(self.cols.proto[ex])
-        ended = np.isfinite(self.cols.ev_ts[ex][:, :, EV_FIN]).all(axis=1) | np.isfinite(
-            self.cols.ev_ts[ex][:, :, EV_RST]
-        ).any(axis=1)
-        was_closed = np.isfinite(self.cols.ev_ts[ex][:, :, [EV_FIN, EV_RST]]).any(axis=(1, 2))
+        ended, closing = self._teardown(ex)
         new_syn = (events[seg_first[has]] & (1 << EV_SYN)) != 0
-        restart = (gap > idle) | (new_syn & was_closed) | (ended & (gap > self.timeouts.tcp_closed))
+        restart = (gap > idle) | (new_syn & closing) | (ended & (gap > self.timeouts.tcp_closed))
         closed = self._deactivate(ex[restart])
         continuing = has.copy()
         continuing[np.flatnonzero(has)[restart]] = False
@@ -455,6 +452,13 @@ class FlowTable:
             unset = c.l2[target, side] == 0
             c.l2[target[unset], side] = mac[sel][first_idx[unset]]
 
+    def _teardown(self, slots: I64) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+        """Per flow: ended (FIN both ways, or a RST) and closing (any FIN or RST seen)."""
+        seen = np.isfinite(self.cols.ev_ts[slots])
+        fin, rst = seen[:, :, EV_FIN], seen[:, :, EV_RST]
+        ended = np.asarray(fin.all(axis=1) | rst.any(axis=1))
+        return ended, np.asarray((fin | rst).any(axis=1))
+
     def _expire(self) -> FlowColumns:
         """Flows idle past their timeout, too long-lived, or over the table limit."""
         if not len(self.active_slots):
@@ -464,10 +468,8 @@ class FlowTable:
         last = c.last_ts[slots]
         idle = self.timeouts.idle_for(c.proto[slots])
         done = (self.clock - last) > idle
-        finished = np.isfinite(c.ev_ts[slots][:, :, EV_FIN]).all(axis=1) | np.isfinite(
-            c.ev_ts[slots][:, :, EV_RST]
-        ).any(axis=1)
-        done |= finished & ((self.clock - last) > self.timeouts.tcp_closed)
+        ended, _ = self._teardown(slots)
+        done |= ended & ((self.clock - last) > self.timeouts.tcp_closed)
         if self.timeouts.active > 0:
             done |= (last - c.first_ts[slots]) > self.timeouts.active
         over = len(slots) - int(done.sum()) - self.max_flows

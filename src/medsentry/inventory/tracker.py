@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -28,17 +29,31 @@ ROUTER_ADDRESS_THRESHOLD = 16
 ANSWERED_TCP = {"SF", "S1", "S2", "S3", "RSTO", "RSTR", "RSTRH", "SHR"}
 
 
-def _group(
-    keys: np.ndarray, ts: np.ndarray, size: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Distinct keys with their packet count, byte sum, first and last time."""
+@dataclass(slots=True)
+class Groups:
+    """Per distinct key: packets, bytes, first and last time, and one row holding it."""
+
+    keys: np.ndarray
+    pkts: np.ndarray
+    byts: np.ndarray
+    first: np.ndarray
+    last: np.ndarray
+    row: np.ndarray
+
+
+def _group(keys: np.ndarray, ts: np.ndarray, size: np.ndarray) -> Groups:
     order = np.argsort(keys, kind="stable")
     k = keys[order]
     starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
     t = ts[order]
-    pkts = np.diff(np.r_[starts, len(k)])
-    byts = np.add.reduceat(size[order].astype(np.int64), starts)
-    return k[starts], pkts, byts, np.minimum.reduceat(t, starts), np.maximum.reduceat(t, starts)
+    return Groups(
+        keys=k[starts],
+        pkts=np.diff(np.r_[starts, len(k)]),
+        byts=np.add.reduceat(size[order].astype(np.int64), starts),
+        first=np.minimum.reduceat(t, starts),
+        last=np.maximum.reduceat(t, starts),
+        row=order[starts],
+    )
 
 
 @lru_cache(maxsize=65536)
@@ -62,8 +77,8 @@ class InventoryTracker:
         self._pairs_seen: set[int] = set()  # hashes of (MAC, IP) pairs already learnt
         # Per-MAC packet counters live in numpy rows, written to devices at the end.
         self._row_of: dict[int, int] = {}
-        self._mac_sorted = np.zeros(0, np.uint64)
-        self._mac_row_sorted = np.zeros(0, np.int64)
+        self._mac_keys = np.zeros(0, np.uint64)  # MAC of each counter row
+        self._mac_order = np.zeros(0, np.int64)  # rows sorted by MAC, for searchsorted
         self._counters: dict[str, np.ndarray] = {
             "first": np.zeros(0, np.float64),
             "last": np.zeros(0, np.float64),
@@ -122,35 +137,36 @@ class InventoryTracker:
     ) -> None:
         if not len(macs):
             return
-        uniq, pkts, byts, first, last = _group(macs, ts, size)
-        idx = self._mac_rows(uniq, first, create=sent)
+        g = _group(macs, ts, size)
+        idx = self._mac_rows(g.keys, g.first, create=sent)
         known = idx >= 0
-        idx, pkts, byts = idx[known], pkts[known], byts[known]
+        idx, pkts, byts = idx[known], g.pkts[known], g.byts[known]
         c = self._counters
-        c["first"][idx] = np.minimum(c["first"][idx], first[known])
-        c["last"][idx] = np.maximum(c["last"][idx], last[known])
+        c["first"][idx] = np.minimum(c["first"][idx], g.first[known])
+        c["last"][idx] = np.maximum(c["last"][idx], g.last[known])
         prefix = "sent" if sent else "recv"
         c[f"pkts_{prefix}"][idx] += pkts
         c[f"bytes_{prefix}"][idx] += byts
 
     def _mac_rows(self, macs: np.ndarray, first: np.ndarray, *, create: bool) -> np.ndarray:
         """Counter row of each MAC (sorted, distinct); -1 for unknown ones not created."""
-        pos = np.searchsorted(self._mac_sorted, macs)
-        pos_c = np.minimum(pos, max(len(self._mac_sorted) - 1, 0))
-        found = (
-            self._mac_sorted[pos_c] == macs if len(self._mac_sorted) else np.zeros(len(macs), bool)
-        )
-        rows = np.where(found, self._mac_row_sorted[pos_c] if len(self._mac_sorted) else -1, -1)
-        if create and not found.all():
-            for k in np.flatnonzero(~found).tolist():
-                value = int(macs[k])
-                self._device_for_mac(value, float(first[k]))
-                rows[k] = self._row_of[value]
-            order = np.argsort(np.array(list(self._row_of), dtype=np.uint64), kind="stable")
-            keys = np.array(list(self._row_of), dtype=np.uint64)
-            self._mac_sorted = keys[order]
-            self._mac_row_sorted = np.array(list(self._row_of.values()), dtype=np.int64)[order]
-        return rows.astype(np.int64)
+        rows = self._rows_of(macs)
+        missing = np.flatnonzero(rows < 0)
+        if create and len(missing):
+            for k in missing.tolist():
+                self._device_for_mac(int(macs[k]), float(first[k]))
+            # Rows are handed out in order, so the row of a MAC is its index in this list.
+            self._mac_keys = np.fromiter(self._row_of, np.uint64, len(self._row_of))
+            self._mac_order = np.argsort(self._mac_keys, kind="stable")
+            rows = self._rows_of(macs)
+        return rows
+
+    def _rows_of(self, macs: np.ndarray) -> np.ndarray:
+        if not len(self._mac_keys):
+            return np.full(len(macs), -1, np.int64)
+        known = self._mac_keys[self._mac_order]
+        pos = np.minimum(np.searchsorted(known, macs), len(known) - 1)
+        return np.where(known[pos] == macs, self._mac_order[pos], -1).astype(np.int64)
 
     def _learn_ips(self, macs: np.ndarray, hi: np.ndarray, lo: np.ndarray) -> None:
         if not len(macs):
@@ -207,10 +223,9 @@ class InventoryTracker:
             hi = getattr(d, f"{side}_hi")[sel]
             lo = getattr(d, f"{side}_lo")[sel]
             key = mix64(hi ^ mix64(lo))
-            uniq, pkts, byts, first, last = _group(key, d.ts[sel], d.wirelen[sel])
-            where = np.searchsorted(key, uniq, sorter=np.argsort(key, kind="stable"))
-            rep = np.argsort(key, kind="stable")[where]
-            for k, (h, low) in enumerate(zip(hi[rep].tolist(), lo[rep].tolist(), strict=True)):
+            g = _group(key, d.ts[sel], d.wirelen[sel])
+            pkts, byts, first, last = g.pkts, g.byts, g.first, g.last
+            for k, (h, low) in enumerate(zip(hi[g.row].tolist(), lo[g.row].tolist(), strict=True)):
                 text = ip_text(h, low)
                 if not _is_unicast_address(text):
                     continue

@@ -258,7 +258,7 @@ def list_captures(store: Store, limit: int = 100, offset: int = 0) -> Page[Captu
 # --------------------------------------------------------------------------- flows
 
 # Every flows column but ``id``, in the order ``_flow_row`` builds them.
-_FLOW_COLUMNS = (
+FLOW_COLUMNS = (
     "uid",
     "capture_id",
     "ts",
@@ -282,11 +282,11 @@ _FLOW_COLUMNS = (
     "missed_bytes",
 )
 # Columns rewritten when a flow uid is saved again (a later, more complete view of it).
-_FLOW_UPDATE = _FLOW_COLUMNS[1:]
+_FLOW_UPDATE = FLOW_COLUMNS[1:]
 
 
 def _flow_row(flow: FlowRecord, capture_id: int | None) -> tuple[Any, ...]:
-    """A flow as a tuple in ``_FLOW_COLUMNS`` order.
+    """A flow as a tuple in ``FLOW_COLUMNS`` order.
 
     Explicit conversions: records built from numpy columns carry numpy scalars, which
     neither sqlite3 nor psycopg bind.
@@ -323,7 +323,7 @@ def save_flows(store: Store, flows: Iterable[FlowRecord], capture_id: int | None
         for chunk in _chunks(flows, CHUNK_ROWS):
             # One row per uid per statement: PostgreSQL refuses to update a row twice.
             rows = {flow.uid: _flow_row(flow, capture_id) for flow in chunk}
-            upsert_rows(conn, FLOWS, _FLOW_COLUMNS, list(rows.values()), ["uid"], _FLOW_UPDATE)
+            upsert_rows(conn, FLOWS, FLOW_COLUMNS, list(rows.values()), ["uid"], _FLOW_UPDATE)
             written += len(rows)
     return written
 
